@@ -1,0 +1,338 @@
+"""yacs configuration: defaults for every key the paper's configs and commands use.
+
+Merge order (`get_config`): defaults <- `--cfg` file (with `BASE:` inheritance) <- `--opts` pairs
+<- trailing KEY VALUE pairs given without `--opts` <- command-line flags.
+"""
+import difflib
+import os
+
+import yaml
+from yacs.config import CfgNode as CN
+
+_C = CN()
+
+# Files this config inherits from, relative to the file that names them. Later files win.
+_C.BASE = ['']
+
+# ----------------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------------
+_C.DATA = CN()
+# Clips per GPU (per process) in a training step.
+_C.DATA.BATCH_SIZE = 8
+# Folder that the paths of TRAIN_FILE / VAL_FILE are relative to.
+_C.DATA.ROOT = ''
+# Annotation files: one `relative/path.ext,label` per line.
+_C.DATA.TRAIN_FILE = ''
+_C.DATA.VAL_FILE = ''
+# Class list `id,name` (header optional); its order is the classifier head's order.
+_C.DATA.LABEL_LIST = ''
+# Dataset name, used in the output folder: <OUTPUT>/<DATASET>/<MODEL.NAME>/...
+_C.DATA.DATASET = 'ucf101'
+# Frames per clip (one per segment) and square input size.
+_C.DATA.NUM_FRAMES = 8
+_C.DATA.INPUT_SIZE = 224
+# Loader worker processes per GPU; pinned memory for host-to-device copies.
+_C.DATA.NUM_WORKERS = 8
+_C.DATA.PIN_MEMORY = True
+# Video decoder: 'decord' (default) or 'pyav'. PyAV is used when decord cannot be imported.
+_C.DATA.DECODER = 'decord'
+# On a missing, empty or corrupt video: False raises an error naming the file; True logs it once
+# and substitutes another sample.
+_C.DATA.SKIP_BAD_VIDEOS = False
+
+# ----------------------------------------------------------------------------------------------
+# Model (the network being trained: the student in distillation)
+# ----------------------------------------------------------------------------------------------
+_C.MODEL = CN()
+# Registry entry (timm register_model): videofocalnet_{nano,tiny,small,base}.
+_C.MODEL.TYPE = 'videofocalnet_tiny'
+# Name used in the output folder, e.g. 'VFL-Net' or 'video-focalnet_base'.
+_C.MODEL.NAME = 'video-focalnet_tiny'
+# Classes of the dataset (also the teacher's head size in distillation).
+_C.MODEL.NUM_CLASSES = 101
+_C.MODEL.DROP_RATE = 0.0
+_C.MODEL.DROP_PATH_RATE = 0.1
+# Frames per temporal token: 1 = per-frame 2-D stem, >1 = Conv3d stem over that many frames.
+_C.MODEL.TUBELET_SIZE = 1
+# Checkpoint to resume from (set by --resume).
+_C.MODEL.RESUME = ''
+_C.MODEL.FOCAL = CN()
+_C.MODEL.FOCAL.PATCH_SIZE = 4
+_C.MODEL.FOCAL.IN_CHANS = 3
+_C.MODEL.FOCAL.EMBED_DIM = 96
+_C.MODEL.FOCAL.DEPTHS = [2, 2, 6, 2]
+_C.MODEL.FOCAL.MLP_RATIO = 4.0
+_C.MODEL.FOCAL.PATCH_NORM = True
+# Focal levels and base window per stage: level k uses kernel 2k + window.
+_C.MODEL.FOCAL.FOCAL_LEVELS = [2, 2, 2, 2]
+_C.MODEL.FOCAL.FOCAL_WINDOWS = [3, 3, 3, 3]
+_C.MODEL.FOCAL.USE_CONV_EMBED = False
+_C.MODEL.FOCAL.USE_LAYERSCALE = False
+_C.MODEL.FOCAL.LAYERSCALE_VALUE = 1e-4
+_C.MODEL.FOCAL.USE_POSTLN = False
+_C.MODEL.FOCAL.USE_POSTLN_IN_MODULATION = False
+_C.MODEL.FOCAL.NORMALIZE_MODULATOR = False
+
+# ----------------------------------------------------------------------------------------------
+# Teacher (main_KD.py only): same keys as MODEL, frozen, weights from PRETRAINED_PATH
+# ----------------------------------------------------------------------------------------------
+_C.TEACHER_MODEL = CN()
+_C.TEACHER_MODEL.TYPE = 'videofocalnet_base'
+_C.TEACHER_MODEL.NAME = 'video-focalnet_base'
+_C.TEACHER_MODEL.DROP_RATE = 0.0
+_C.TEACHER_MODEL.DROP_PATH_RATE = 0.5
+_C.TEACHER_MODEL.TUBELET_SIZE = 1
+# Checkpoint of a teacher trained on the same dataset (required by main_KD.py).
+_C.TEACHER_MODEL.PRETRAINED_PATH = ''
+_C.TEACHER_MODEL.FOCAL = _C.MODEL.FOCAL.clone()
+_C.TEACHER_MODEL.FOCAL.EMBED_DIM = 128
+_C.TEACHER_MODEL.FOCAL.DEPTHS = [2, 2, 18, 2]
+
+# ----------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------
+_C.TRAIN = CN()
+_C.TRAIN.START_EPOCH = 0
+_C.TRAIN.EPOCHS = 120
+_C.TRAIN.WARMUP_EPOCHS = 20
+_C.TRAIN.WEIGHT_DECAY = 1e-4
+# Learning rates for a total batch of 512; scaled linearly by batch * world_size * accumulation / 512.
+_C.TRAIN.BASE_LR = 0.1
+_C.TRAIN.WARMUP_LR = 1e-3
+_C.TRAIN.MIN_LR = 1e-3
+# Gradient-norm clipping (0 disables it).
+_C.TRAIN.CLIP_GRAD = 5.0
+# Resume from the newest complete checkpoint in the output folder.
+_C.TRAIN.AUTO_RESUME = True
+# Micro-batches per optimiser step.
+_C.TRAIN.ACCUMULATION_STEPS = 1
+# Gradient checkpointing of the blocks (saves memory, costs a second forward).
+_C.TRAIN.USE_CHECKPOINT = False
+# ImageNet-1K FocalNet weights to start from (official or timm layout); '' = random init.
+_C.TRAIN.PRETRAINED_PATH = ''
+
+_C.TRAIN.LR_SCHEDULER = CN()
+# 'cosine', 'step' or 'linear', all stepped per iteration with linear warm-up.
+_C.TRAIN.LR_SCHEDULER.NAME = 'cosine'
+# Step schedule: decay every DECAY_EPOCHS by DECAY_RATE.
+_C.TRAIN.LR_SCHEDULER.DECAY_EPOCHS = 30
+_C.TRAIN.LR_SCHEDULER.DECAY_RATE = 0.1
+
+_C.TRAIN.OPTIMIZER = CN()
+# 'sgd' (with momentum) or 'adamw'.
+_C.TRAIN.OPTIMIZER.NAME = 'sgd'
+_C.TRAIN.OPTIMIZER.EPS = 1e-8
+_C.TRAIN.OPTIMIZER.BETAS = (0.9, 0.999)
+_C.TRAIN.OPTIMIZER.MOMENTUM = 0.9
+
+# ----------------------------------------------------------------------------------------------
+# Augmentation (one random draw per clip, shared by all of its frames)
+# ----------------------------------------------------------------------------------------------
+_C.AUG = CN()
+# Kept from the paper's config; sampling is segment based (one frame per NUM_FRAMES segment).
+_C.AUG.FRAME_INTERVAL = 4
+# Random resized crop: area fraction and aspect-ratio range.
+_C.AUG.CROP_SCALE = (0.25, 1.0)
+_C.AUG.CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
+_C.AUG.FLIP_PROB = 0.5
+# Colour jitter strength (brightness, contrast, saturation; hue is a quarter of it) and probability.
+_C.AUG.COLOR_JITTER = 0.4
+_C.AUG.COLOR_JITTER_PROB = 0.8
+_C.AUG.GRAY_SCALE = 0.2
+# Mixup alpha, CutMix alpha (0 disables each), probability of mixing a batch, probability of
+# CutMix instead of Mixup when both are on, and label smoothing.
+_C.AUG.MIXUP = 0.8
+_C.AUG.CUTMIX = 1.0
+_C.AUG.CUTMIX_MINMAX = None
+_C.AUG.MIXUP_PROB = 1.0
+_C.AUG.MIXUP_SWITCH_PROB = 0.5
+_C.AUG.MIXUP_MODE = 'batch'
+_C.AUG.LABEL_SMOOTH = 0.1
+
+# ----------------------------------------------------------------------------------------------
+# Testing: temporal views x spatial crops per video (the final evaluation and --eval)
+# ----------------------------------------------------------------------------------------------
+_C.TEST = CN()
+_C.TEST.NUM_CLIP = 1
+# 1 (short side 256/224*INPUT_SIZE, centre crop) or 3 (short side INPUT_SIZE, three squares).
+_C.TEST.NUM_CROP = 1
+# Validation during training uses a single view; 0 disables the per-epoch validation.
+_C.TEST.EVAL_FREQ = 1
+
+# ----------------------------------------------------------------------------------------------
+# Distillation (main_KD.py): alpha * T^2 * KL(teacher || student) + (1 - alpha) * CE
+# ----------------------------------------------------------------------------------------------
+_C.KD = CN()
+_C.KD.ALPHA = 0.3
+# Accepted because the published scripts pass them; the paper's loss has no such terms.
+_C.KD.BETA = 0.0
+_C.KD.GAMMA = 0.0
+_C.KD.TEMPERATURE = 10.0
+# Evaluate the teacher once (one view) before training, so a wrong teacher shows at minute one.
+_C.KD.EVAL_TEACHER = True
+
+# ----------------------------------------------------------------------------------------------
+# Misc
+# ----------------------------------------------------------------------------------------------
+# Mixed precision: O0 = float32; O1/O2 = torch.autocast (bfloat16 where supported, else float16
+# with a GradScaler; on CPU bfloat16).
+_C.AMP_OPT_LEVEL = 'O0'
+# Root of outputs; the run folder is <OUTPUT>/<DATASET>/<MODEL.NAME>/LR_..._EP_..._OPT_..._FRAMES_...
+_C.OUTPUT = 'output'
+# Free-form run tag, written to the config dump and logs.
+_C.TAG = 'default'
+# Save a checkpoint every SAVE_FREQ epochs (and at the last epoch).
+_C.SAVE_FREQ = 10
+# Log every PRINT_FREQ steps.
+_C.PRINT_FREQ = 10
+# Base random seed; each rank adds its rank.
+_C.SEED = 0
+# Only evaluate (set by --eval).
+_C.EVAL_MODE = False
+# Process-local GPU index (from torchrun's LOCAL_RANK; 0 when absent).
+_C.LOCAL_RANK = 0
+
+
+class ConfigError(ValueError):
+    """A config file or override that names an unknown key or gives a wrong value."""
+
+
+def _resolve_key(cfg, dotted, source):
+    """Map a dotted key to its canonical spelling, ignoring case; fail naming close keys."""
+    node, parts = cfg, []
+    for i, part in enumerate(dotted.split('.')):
+        if not isinstance(node, CN):
+            raise ConfigError(f"{source}: '{dotted}' goes below '{'.'.join(parts)}', which is not a group")
+        match = part if part in node else {k.upper(): k for k in node}.get(part.upper())
+        if match is None:
+            prefix = '.'.join(parts)
+            candidates = [f'{prefix}.{k}' if prefix else k for k in node]
+            candidates += _all_keys(cfg)
+            close = difflib.get_close_matches(dotted.upper(), [c.upper() for c in candidates], n=3, cutoff=0.5)
+            upper_to_key = {c.upper(): c for c in candidates}
+            hint = ', '.join(upper_to_key[c] for c in close) or ', '.join(sorted(candidates[:len(node)]))
+            raise ConfigError(f"{source}: unknown config key '{dotted}'. Did you mean: {hint}?")
+        parts.append(match)
+        node = node[match]
+    return '.'.join(parts)
+
+
+def _all_keys(node, prefix=''):
+    keys = []
+    for k, v in node.items():
+        full = f'{prefix}{k}'
+        keys.extend(_all_keys(v, full + '.') if isinstance(v, CN) else [full])
+    return keys
+
+
+def _merge_pairs(cfg, pairs, source):
+    if len(pairs) % 2:
+        raise ConfigError(f'{source}: overrides must be KEY VALUE pairs, got an odd list: {pairs}')
+    canonical = []
+    for key, value in zip(pairs[0::2], pairs[1::2]):
+        canonical += [_resolve_key(cfg, key, source), value]
+    try:
+        cfg.merge_from_list(canonical)
+    except (ValueError, AssertionError, KeyError) as err:
+        raise ConfigError(f'{source}: {err}') from None
+
+
+def _merge_dict(cfg, data, source, prefix=''):
+    """Merge a loaded YAML mapping key by key, so errors name the key and case is forgiven."""
+    for key, value in data.items():
+        dotted = f'{prefix}{key}'
+        if isinstance(value, dict):
+            _merge_dict(cfg, value, source, dotted + '.')
+            continue
+        path = _resolve_key(cfg, dotted, source)
+        node = cfg
+        *parents, leaf = path.split('.')
+        for p in parents:
+            node = node[p]
+        old = node[leaf]
+        if isinstance(old, CN):
+            raise ConfigError(f'{source}: {path} is a group, got a value {value!r}')
+        if isinstance(value, list) and isinstance(old, tuple):
+            value = tuple(value)
+        if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if old is not None and value is not None and not isinstance(value, type(old)):
+            raise ConfigError(f'{source}: {path} expects {type(old).__name__}, got {value!r}')
+        node[leaf] = value
+
+
+def _merge_file(cfg, cfg_file):
+    if not os.path.isfile(cfg_file):
+        raise ConfigError(f'config file not found: {cfg_file}')
+    with open(cfg_file) as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f'{cfg_file}: expected a mapping of keys at the top level')
+    bases = data.pop('BASE', None) or data.pop('base', None) or ['']
+    for base in bases:
+        if base:
+            _merge_file(cfg, os.path.join(os.path.dirname(cfg_file), base))
+    _merge_dict(cfg, data, cfg_file)
+
+
+def output_dir(config):
+    """<OUTPUT>/<DATASET>/<MODEL.NAME>/LR_<BASE_LR>_EP_<EPOCHS>_OPT_<opt>_FRAMES_<NUM_FRAMES>."""
+    run = (f'LR_{config.TRAIN.BASE_LR}_EP_{config.TRAIN.EPOCHS}_OPT_{config.TRAIN.OPTIMIZER.NAME}'
+           f'_FRAMES_{config.DATA.NUM_FRAMES}')
+    return os.path.join(config.OUTPUT, config.DATA.DATASET, config.MODEL.NAME, run)
+
+
+def update_config(config, args):
+    """Apply file, overrides and flags to `config` (see the module docstring for the order)."""
+    config.defrost()
+    if getattr(args, 'cfg', None):
+        _merge_file(config, args.cfg)
+    if getattr(args, 'opts', None):
+        _merge_pairs(config, list(args.opts), '--opts')
+    if getattr(args, 'overrides', None):
+        _merge_pairs(config, list(args.overrides), 'trailing overrides')
+
+    flags = {
+        'batch_size': 'DATA.BATCH_SIZE',
+        'resume': 'MODEL.RESUME',
+        'accumulation_steps': 'TRAIN.ACCUMULATION_STEPS',
+        'amp_opt_level': 'AMP_OPT_LEVEL',
+        'output': 'OUTPUT',
+        'pretrained': 'TRAIN.PRETRAINED_PATH',
+    }
+    for attr, key in flags.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            config.merge_from_list([key, value])
+    if getattr(args, 'use_checkpoint', False):
+        config.TRAIN.USE_CHECKPOINT = True
+    if getattr(args, 'eval', False):
+        config.EVAL_MODE = True
+    if config.AMP_OPT_LEVEL not in ('O0', 'O1', 'O2'):
+        raise ConfigError(f"AMP_OPT_LEVEL must be O0, O1 or O2, got '{config.AMP_OPT_LEVEL}'")
+    if config.TEST.NUM_CROP not in (1, 3):
+        raise ConfigError(f'TEST.NUM_CROP must be 1 or 3, got {config.TEST.NUM_CROP}')
+    config.LOCAL_RANK = int(os.environ.get('LOCAL_RANK', 0))
+    config.OUTPUT = output_dir(config)
+    config.freeze()
+    return config
+
+
+def get_config(args=None):
+    """A fresh config: defaults merged with what `args` (argparse namespace) carries."""
+    config = _C.clone()
+    if args is not None:
+        update_config(config, args)
+    return config
+
+
+def load_config_file(cfg_file, opts=()):
+    """Defaults + one file + overrides, without touching OUTPUT (tools and tests)."""
+    config = _C.clone()
+    config.defrost()
+    _merge_file(config, cfg_file)
+    if opts:
+        _merge_pairs(config, list(opts), 'overrides')
+    config.freeze()
+    return config

@@ -1,0 +1,49 @@
+"""timm registry entries for the zoo: `timm.create_model('videofocalnet_base', num_classes=101)`."""
+from timm.models import register_model
+
+from .video_focalnet import VideoFocalNet
+
+# depths, embed_dim per zoo member; all use focal levels [2]*4 and windows [3]*4 (kernels 3 and 5).
+ZOO = {
+    'videofocalnet_nano': dict(depths=[1, 1, 2, 1], embed_dim=96),
+    'videofocalnet_tiny': dict(depths=[2, 2, 6, 2], embed_dim=96),
+    'videofocalnet_small': dict(depths=[2, 2, 18, 2], embed_dim=96),
+    'videofocalnet_base': dict(depths=[2, 2, 18, 2], embed_dim=128),
+}
+
+
+def _create(name, pretrained=False, **kwargs):
+    if pretrained:
+        raise ValueError(
+            f'{name}: weights are not downloaded; build with pretrained=False and load a checkpoint '
+            'file (TRAIN.PRETRAINED_PATH, TEACHER_MODEL.PRETRAINED_PATH or --resume)')
+    kwargs.pop('pretrained_cfg', None)
+    kwargs.pop('pretrained_cfg_overlay', None)
+    kwargs.pop('cache_dir', None)
+    args = dict(ZOO[name], focal_levels=[2, 2, 2, 2], focal_windows=[3, 3, 3, 3])
+    args.update(kwargs)
+    return VideoFocalNet(**args)
+
+
+@register_model
+def videofocalnet_nano(pretrained=False, **kwargs):
+    """VFL-Net, the DVFL-Net student (22.2M parameters with 101 classes)."""
+    return _create('videofocalnet_nano', pretrained, **kwargs)
+
+
+@register_model
+def videofocalnet_tiny(pretrained=False, **kwargs):
+    """Video-FocalNet-T (49.3M)."""
+    return _create('videofocalnet_tiny', pretrained, **kwargs)
+
+
+@register_model
+def videofocalnet_small(pretrained=False, **kwargs):
+    """Video-FocalNet-S (88.5M)."""
+    return _create('videofocalnet_small', pretrained, **kwargs)
+
+
+@register_model
+def videofocalnet_base(pretrained=False, **kwargs):
+    """Video-FocalNet-B, the distillation teacher (157.1M)."""
+    return _create('videofocalnet_base', pretrained, **kwargs)
