@@ -1,0 +1,326 @@
+"""Start a Video-FocalNet from FocalNet weights in any published layout, without partial loads.
+
+Layouts, told apart by their key names:
+- 'official': the FocalNet release (focalnet_tiny_srf.pth, ...): `patch_embed.*`,
+  `layers.{i}.blocks.*`, `layers.{i}.downsample.*` at the END of stage i, `norm.*`, `head.*`.
+  These are our names minus the temporal branch.
+- 'timm': `timm.create_model('focalnet_*')` state dicts: `stem.*`, downsampling at the START of
+  stage i, 1x1 convolutions where we have Linear layers, `ls1.gamma`, `norm1_post`, `head.fc.*`.
+- 'video': ours, i.e. the published Video-FocalNet / DVFL-Net checkpoints and our own training
+  checkpoints (it has `f_temporal`, `h_temporal`, `focal_layers_temporal`).
+
+From an image layout the spatial weights are loaded, the temporal branch keeps the model's
+initialisation and the classifier head is re-initialised; a 2-D stem is inflated for
+tubelet_size > 1. Everything else must fit exactly; what does not is an error naming the keys.
+"""
+import logging
+import pickle
+import re
+import zipfile
+from dataclasses import dataclass, field
+
+import torch
+from timm.layers import trunc_normal_
+
+TEMPORAL_PARTS = ('f_temporal', 'h_temporal', 'focal_layers_temporal')
+HEAD_KEYS = ('head.weight', 'head.bias')
+STEM_KEY = 'patch_embed.proj.weight'
+WRAPPER_PREFIXES = ('module.', '_orig_mod.')  # DDP and torch.compile
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be read, or whose weights do not fit the model."""
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading a file
+# ------------------------------------------------------------------------------------------------
+
+def _is_state_dict(obj):
+    return (isinstance(obj, dict) and len(obj) > 0
+            and all(isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items()))
+
+
+def _unsafe_globals(path):
+    try:
+        return torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # only a hint for the message; the load error itself is what matters
+        return []
+
+
+def read_state_dict(path, trusted=False):
+    """The model state dict in `path`: bare, `{'model': sd}` or `{'state_dict': sd}`.
+
+    Loads with `weights_only=True` so a file cannot run code; `trusted=True` (an explicit user
+    choice, e.g. `models.convert --trust-source`) lifts that for files that pickle objects such as
+    Swin-style yacs configs. `module.` / `_orig_mod.` prefixes are stripped.
+    """
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=not trusted)
+    except FileNotFoundError:
+        raise CheckpointError(f'checkpoint not found: {path}') from None
+    except pickle.UnpicklingError as err:
+        found = _unsafe_globals(path)
+        what = f' (it pickles {", ".join(found)})' if found else ''
+        raise CheckpointError(
+            f'{path}: refused to load, the file needs arbitrary code to unpickle{what}: '
+            f'{str(err).splitlines()[0]}. If you trust its source, convert it once to plain '
+            f'tensors: python -m models.convert {path} OUT.pth --cfg CONFIG --trust-source') from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
+        raise CheckpointError(f'{path}: cannot read the checkpoint (truncated, or not a PyTorch '
+                              f'file?): {str(err).splitlines()[0] if str(err) else type(err).__name__}'
+                              ) from None
+
+    if not _is_state_dict(ckpt) and isinstance(ckpt, dict):
+        for key in ('model', 'state_dict'):
+            if _is_state_dict(ckpt.get(key)):
+                ckpt = ckpt[key]
+                break
+    if not _is_state_dict(ckpt):
+        top = sorted(map(str, ckpt))[:12] if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(f"{path}: no model weights found; expected a state dict of tensors, "
+                              f"{{'model': state_dict}} or {{'state_dict': state_dict}}, got {top}")
+    for prefix in WRAPPER_PREFIXES:
+        if all(k.startswith(prefix) for k in ckpt):
+            ckpt = {k[len(prefix):]: v for k, v in ckpt.items()}
+    return dict(ckpt)
+
+
+# ------------------------------------------------------------------------------------------------
+# Layouts
+# ------------------------------------------------------------------------------------------------
+
+def is_temporal(key):
+    return any(f'.{part}.' in key for part in TEMPORAL_PARTS)
+
+
+def detect_layout(state_dict):
+    """'timm', 'video' or 'official', from the key names."""
+    keys = list(state_dict)
+    if 'stem.proj.weight' in state_dict:
+        return 'timm'
+    if STEM_KEY in state_dict:
+        return 'video' if any(is_temporal(k) for k in keys) else 'official'
+    raise CheckpointError(f'not a FocalNet checkpoint: neither patch_embed.proj.weight (official, '
+                          f'Video-FocalNet) nor stem.proj.weight (timm) is present; first keys: '
+                          f'{keys[:8]}')
+
+
+_TIMM_RENAMES = [
+    (re.compile(r'^stem\.'), 'patch_embed.'),
+    (re.compile(r'\.ls([12])\.gamma$'), r'.gamma_\1'),
+    (re.compile(r'\.norm([12])_post\.'), r'.norm\1.'),
+    (re.compile(r'\.modulation\.norm\.'), '.modulation.ln.'),
+    (re.compile(r'^head\.fc\.'), 'head.'),
+]
+_TIMM_DOWNSAMPLE = re.compile(r'^layers\.(\d+)\.downsample\.')
+# timm keeps these as 1x1 convolutions (NCHW throughout); FocalNet has Linear layers.
+_TIMM_CONV1X1 = re.compile(r'\.(modulation\.f|modulation\.proj|mlp\.fc1|mlp\.fc2)\.weight$')
+
+
+def timm_to_official(state_dict):
+    """Rename and reshape a timm FocalNet state dict into the official FocalNet layout."""
+    out = {}
+    for key, value in state_dict.items():
+        new = key
+        for pattern, repl in _TIMM_RENAMES:
+            new = pattern.sub(repl, new)
+        m = _TIMM_DOWNSAMPLE.match(new)
+        if m:
+            stage = int(m.group(1))
+            if stage == 0:
+                raise CheckpointError(f'{key}: timm FocalNet has no downsampling at stage 0')
+            new = f'layers.{stage - 1}.downsample.' + new[m.end():]
+        if _TIMM_CONV1X1.search(new) and value.dim() == 4:
+            if value.shape[2:] != (1, 1):
+                raise CheckpointError(f'{key}: expected a 1x1 convolution, got {tuple(value.shape)}')
+            value = value.flatten(1)
+        if new in out:
+            raise CheckpointError(f'{key}: two timm keys map to {new} (both norm1 and norm1_post?)')
+        out[new] = value
+    return out
+
+
+def _architecture(state_dict):
+    """'embed_dim E, depths [...]' as far as the keys tell."""
+    depths = {}
+    for key in state_dict:
+        m = re.match(r'layers\.(\d+)\.blocks\.(\d+)\.', key)
+        if m:
+            stage, block = int(m.group(1)), int(m.group(2))
+            depths[stage] = max(depths.get(stage, 0), block + 1)
+    stem = state_dict.get(STEM_KEY)
+    dim = stem.shape[0] if stem is not None else '?'
+    return f'embed_dim {dim}, depths {[depths.get(i, 0) for i in range(max(depths, default=-1) + 1)]}'
+
+
+def _summarise(keys, limit=12):
+    """Key list for a message: whole blocks collapse to `layers.i.blocks.j.* (n keys)`."""
+    groups = {}
+    for key in keys:
+        m = re.match(r'(layers\.\d+\.blocks\.\d+)\.', key)
+        groups.setdefault(m.group(1) + '.*' if m else key, []).append(key)
+    items = [name if len(ks) == 1 and name == ks[0] else f'{name} ({len(ks)} keys)'
+             for name, ks in groups.items()]
+    more = f' ... and {len(items) - limit} more' if len(items) > limit else ''
+    return '; '.join(items[:limit]) + more
+
+
+def _hints(unexpected, missing, mismatched):
+    hints = []
+    if any('gamma_' in k for k in unexpected + missing):
+        hints.append('layerscale differs: MODEL.FOCAL.USE_LAYERSCALE')
+    if any('.modulation.ln.' in k for k in unexpected + missing):
+        hints.append('post-norm in the modulation differs: MODEL.FOCAL.USE_POSTLN_IN_MODULATION')
+    if STEM_KEY in mismatched:
+        hints.append('stem differs: MODEL.FOCAL.EMBED_DIM, PATCH_SIZE, USE_CONV_EMBED or '
+                     'MODEL.TUBELET_SIZE')
+    if unexpected and all(is_temporal(k) for k in unexpected):
+        hints.append('the temporal branch does not fit (focal levels or windows differ)')
+    return hints
+
+
+# ------------------------------------------------------------------------------------------------
+# Conversion
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Conversion:
+    """A full state dict for the model and an account of where each entry came from."""
+    layout: str
+    state_dict: dict
+    loaded: list = field(default_factory=list)
+    initialised: dict = field(default_factory=dict)  # key -> why it keeps / gets a fresh init
+    inflated: list = field(default_factory=list)
+    ignored: dict = field(default_factory=dict)  # checkpoint key -> why it is not used
+
+    def summary(self, source):
+        lines = [f'{source}: {self.layout} layout, loaded {len(self.loaded)} tensors']
+        if self.inflated:
+            lines.append(f'  inflated over time (repeated, divided by the tubelet size): '
+                         f'{", ".join(self.inflated)}')
+        by_reason = {}
+        for key, why in self.initialised.items():
+            by_reason.setdefault(why, []).append(key)
+        for why, keys in by_reason.items():
+            if all(is_temporal(k) for k in keys):
+                blocks = {k.split('.modulation.')[0] for k in keys}
+                what = (f'{len(keys)} tensors, {", ".join(TEMPORAL_PARTS)} of {len(blocks)} blocks')
+            else:
+                what = _summarise(keys, limit=6)
+            lines.append(f'  at initialisation ({why}): {what}')
+        for key, why in self.ignored.items():
+            lines.append(f'  not used: {key} ({why})')
+        return '\n'.join(lines)
+
+
+def _new_head(ref):
+    """Truncated normal (std 0.02) weight, zero bias, as VideoFocalNet initialises its head."""
+    if ref.dim() == 1:
+        return torch.zeros_like(ref)
+    return trunc_normal_(torch.empty_like(ref), std=.02)
+
+
+def _check_norm_placement(raw, model):
+    """Pre- and post-norm blocks have the same keys in our layout; timm's names tell them apart."""
+    source_post = any('_post.' in k for k in raw)
+    flags = {m.use_postln for m in model.modules() if hasattr(m, 'use_postln')}
+    if flags and flags != {source_post}:
+        raise CheckpointError(
+            f'the timm checkpoint uses {"post" if source_post else "pre"}-norm blocks '
+            f'(norm1{"_post" if source_post else ""}), the model '
+            f'{"post" if True in flags else "pre"}-norm: set MODEL.FOCAL.USE_POSTLN to {source_post}')
+
+
+def convert_to_video(state_dict, model, require_head=False, source='<state dict>'):
+    """Map `state_dict` (any layout) onto `model`'s keys; `model` itself is not changed.
+
+    Returns a Conversion whose state_dict loads into the model with strict=True. Temporal-branch
+    entries keep the model's current (initial) values when the source is an image checkpoint; the
+    head is re-initialised unless the source is a video checkpoint with a head of the model's size
+    (`require_head=True` makes any other case an error, e.g. for a frozen teacher).
+    """
+    model = getattr(model, 'module', model)
+    layout = detect_layout(state_dict)
+    if layout == 'timm':
+        _check_norm_placement(state_dict, model)
+        state_dict = timm_to_official(state_dict)
+    image = layout != 'video'
+    target = model.state_dict()
+    conv = Conversion(layout, {})
+    missing, mismatched = [], []
+
+    for key, ref in target.items():
+        src = state_dict.get(key)
+        if image and is_temporal(key):
+            conv.state_dict[key] = ref.clone()
+            conv.initialised[key] = 'temporal branch, absent from an image checkpoint'
+            continue
+        if key in HEAD_KEYS:
+            if not image and src is not None and src.shape == ref.shape:
+                conv.state_dict[key] = src
+                conv.loaded.append(key)
+                continue
+            theirs = (f'the checkpoint head has {state_dict["head.weight"].shape[0]} classes'
+                      if 'head.weight' in state_dict else 'the checkpoint has no head')
+            if image:
+                theirs += ', and it is an image checkpoint'
+            if require_head:
+                raise CheckpointError(f'{source}: the classifier head must come from the '
+                                      f'checkpoint, but {theirs} (model head '
+                                      f'{tuple(target["head.weight"].shape)})')
+            why = (f'classifier head re-initialised for {target["head.weight"].shape[0]} classes, '
+                   f'trunc normal std 0.02 and zero bias; {theirs}')
+            conv.state_dict[key] = _new_head(ref)
+            conv.initialised[key] = why
+            continue
+        if src is None:
+            missing.append(key)
+            continue
+        if key == STEM_KEY and src.dim() == 4 and ref.dim() == 5:
+            tubelet = ref.shape[2]
+            src = src.unsqueeze(2).repeat(1, 1, tubelet, 1, 1) / tubelet
+            conv.inflated.append(f'{key} (x{tubelet})')
+        if src.shape != ref.shape:
+            mismatched.append(key)
+            continue
+        conv.state_dict[key] = src
+        conv.loaded.append(key)
+
+    unexpected = []
+    for key in state_dict:
+        if key in target:
+            continue
+        if key in HEAD_KEYS:
+            conv.ignored[key] = 'the model has no classifier head (num_classes 0)'
+        else:
+            unexpected.append(key)
+
+    if missing or mismatched or unexpected:
+        lines = [f'{source}: the {layout} checkpoint does not fit the model (checkpoint '
+                 f'{_architecture(state_dict)}; model {_architecture(target)})']
+        if mismatched:
+            shapes = [f'{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(target[k].shape)}'
+                      for k in mismatched]
+            more = f' ... and {len(shapes) - 10} more' if len(shapes) > 10 else ''
+            lines.append(f'  shape mismatch ({len(shapes)}): ' + '; '.join(shapes[:10]) + more)
+        if missing:
+            lines.append(f'  missing in the checkpoint ({len(missing)}): {_summarise(missing)}')
+        if unexpected:
+            lines.append(f'  not in the model ({len(unexpected)}): {_summarise(unexpected)}')
+        lines += [f'  hint: {h}' for h in _hints(unexpected, missing, mismatched)]
+        raise CheckpointError('\n'.join(lines))
+    return conv
+
+
+def load_pretrained(model, path, logger=None, require_head=False, trusted=False):
+    """Load FocalNet / Video-FocalNet weights from `path` into `model` (see the module docstring).
+
+    Logs what was loaded, what stayed at initialisation and why; returns the Conversion.
+    """
+    model = getattr(model, 'module', model)
+    conv = convert_to_video(read_state_dict(path, trusted=trusted), model,
+                            require_head=require_head, source=path)
+    model.load_state_dict(conv.state_dict, strict=True)
+    (logger or logging.getLogger(__name__)).info(conv.summary(path))
+    return conv
