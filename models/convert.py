@@ -1,0 +1,55 @@
+"""Convert FocalNet / Video-FocalNet weights of any supported layout into our checkpoint format.
+
+    python -m models.convert SRC DST --cfg CONFIG [--teacher] [--trust-source] [--opts KEY VALUE ...]
+
+Builds the model the config describes (MODEL, or TEACHER_MODEL with --teacher), loads SRC exactly
+as TRAIN.PRETRAINED_PATH would (so a download is checked once, with the same errors), and writes
+DST as {'model': state_dict}. --trust-source is for files that need arbitrary code to unpickle
+(e.g. a yacs config object stored next to the weights): use it only for files you trust.
+"""
+import argparse
+import logging
+import os
+import sys
+
+import torch
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m models.convert', description=__doc__.split('\n')[0])
+    parser.add_argument('src', help='checkpoint to read (official FocalNet, timm FocalNet or video)')
+    parser.add_argument('dst', help='where to write {"model": state_dict}')
+    parser.add_argument('--cfg', help='config file describing the model (defaults if omitted)')
+    parser.add_argument('--teacher', action='store_true', help='build TEACHER_MODEL instead of MODEL')
+    parser.add_argument('--trust-source', action='store_true',
+                        help='allow SRC to unpickle arbitrary objects (weights_only=False)')
+    parser.add_argument('--opts', nargs='+', default=[], help='config overrides: KEY VALUE ...')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(message)s', stream=sys.stdout)
+    from config import get_config, load_config_file
+    from models import build_model
+    from models.pretrained import CheckpointError, load_pretrained
+
+    if args.cfg:
+        config = load_config_file(args.cfg, args.opts)
+    else:
+        config = get_config(argparse.Namespace(opts=args.opts))
+    node = config.TEACHER_MODEL if args.teacher else config.MODEL
+    model = build_model(config, node)
+    try:
+        load_pretrained(model, args.src, trusted=args.trust_source)
+    except CheckpointError as err:
+        sys.exit(f'error: {err}')
+    tmp = args.dst + '.tmp'
+    torch.save({'model': model.state_dict()}, tmp)
+    os.replace(tmp, args.dst)
+    print(f'wrote {args.dst} for {node.TYPE} ({config.MODEL.NUM_CLASSES} classes, '
+          f'{config.DATA.NUM_FRAMES} frames, tubelet {node.TUBELET_SIZE})')
+
+
+if __name__ == '__main__':
+    main()
