@@ -1,0 +1,273 @@
+"""Decoding only the sampled frames of a video, with decord (default) or PyAV.
+
+- Frames come back as uint8 `(N, C, H, W)` tensors, RGB.
+- `short_side`: when the video's short side is larger, the decoder scales it down while converting
+  (decord's `width`/`height`, PyAV's `to_ndarray(width, height)`, both bilinear), so large videos
+  never exist at full size in RGB. Videos are never scaled up here.
+- Frame counts are what the container reports; when fewer frames decode (truncated files, wrong
+  headers), sampling is redone over the frames that do decode and the file is logged once.
+- When decord fails on a file it is retried with PyAV (logged once); when nothing can decode it, a
+  `VideoDecodeError` names the file. decord missing (no wheels for aarch64 / macOS arm64) means PyAV.
+"""
+import logging
+import os
+
+import av
+import numpy as np
+import torch
+
+try:
+    import decord
+except ImportError:  # pragma: no cover - depends on the platform
+    decord = None
+
+logger = logging.getLogger(__name__)
+BACKENDS = ('decord', 'pyav')
+_logged = set()
+
+
+class VideoDecodeError(RuntimeError):
+    """A video that is missing, empty, corrupt or cannot be decoded; `path` names it."""
+
+    def __init__(self, path, reason):
+        super().__init__(f'{path}: {reason}')
+        self.path = path
+        self.reason = reason
+
+
+def _log_once(key, message, *args):
+    if key not in _logged:
+        _logged.add(key)
+        logger.warning(message, *args)
+
+
+def resolve_backend(name):
+    """'decord' or 'pyav' for a DATA.DECODER value; decord that cannot be imported means PyAV."""
+    backend = str(name).lower()
+    if backend not in BACKENDS:
+        raise ValueError(f'DATA.DECODER must be one of {BACKENDS}, got {name!r}')
+    if backend == 'decord' and decord is None:
+        _log_once('no-decord', 'decord cannot be imported on this platform; decoding with PyAV')
+        return 'pyav'
+    return backend
+
+
+def scaled_size(width, height, short_side):
+    """(width, height) with the short side brought down to `short_side`, or None to keep the size."""
+    if not short_side or min(width, height) <= short_side:
+        return None
+    scale = short_side / min(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _check_file(path):
+    if not os.path.isfile(path):
+        raise VideoDecodeError(path, 'file not found')
+    if os.path.getsize(path) == 0:
+        raise VideoDecodeError(path, 'empty file (0 bytes)')
+
+
+class _Failure(Exception):
+    """A backend could not decode; the reason goes into the final error."""
+
+
+# ------------------------------------------------------------------------------------------------
+# PyAV: decode sequentially up to the last wanted frame, converting only the wanted ones.
+# ------------------------------------------------------------------------------------------------
+def _pyav_open(path):
+    try:
+        container = av.open(path)
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
+        raise _Failure(f'cannot open ({err})') from None
+    if not container.streams.video:
+        container.close()
+        raise _Failure('no video stream')
+    stream = container.streams.video[0]
+    stream.codec_context.thread_count = 1
+    return container, stream
+
+
+def _pyav_reported(container, stream):
+    """Frames the container claims (header count, else duration x rate), or 0 if it does not say."""
+    if stream.frames > 0:
+        return stream.frames
+    rate = stream.average_rate or stream.guessed_rate
+    if rate is None:
+        return 0
+    if stream.duration is not None and stream.time_base is not None:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        seconds = container.duration / av.time_base
+    else:
+        return 0
+    return max(0, round(seconds * float(rate)))
+
+
+def _pyav_frames(container, stream, wanted, size):
+    """({index: HxWx3 array} for `wanted` (sorted), frames decoded). Stops after the last wanted
+    frame; a decode error after at least one frame is taken as the end of the stream."""
+    out, count, last = {}, 0, wanted[-1] if wanted else -1
+    wanted = set(wanted)
+    kwargs = {'format': 'rgb24'}
+    if size is not None:
+        kwargs.update(width=size[0], height=size[1], interpolation='BILINEAR')
+    try:
+        for frame in container.decode(stream):
+            if count in wanted:
+                out[count] = frame.to_ndarray(**kwargs)
+            count += 1
+            if count > last >= 0:
+                break
+    except av.error.FFmpegError as err:
+        if count == 0:
+            raise _Failure(f'no frame decodes ({err})') from None
+    return out, count
+
+
+def _pyav_read(path, sample, short_side):
+    container, stream = _pyav_open(path)
+    with container:
+        reported = _pyav_reported(container, stream)
+        size = scaled_size(stream.codec_context.width, stream.codec_context.height, short_side)
+        if reported < 1:  # the container does not say: count by decoding
+            _, reported = _pyav_frames(container, stream, [], None)
+            container.seek(0)
+        indices = sample(reported) if reported else []
+        frames, decoded = _pyav_frames(container, stream, sorted(set(indices)), size)
+    if decoded == 0:
+        raise _Failure('no frame decodes')
+    if decoded <= max(indices):  # the container over-reported: sample again from what decodes
+        _log_once(('short', path), '%s: the container reports %d frames but only %d decode; '
+                  'sampling from those', path, reported, decoded)
+        indices = sample(decoded)
+        container, stream = _pyav_open(path)
+        with container:
+            frames, _ = _pyav_frames(container, stream, sorted(set(indices)), size)
+    return np.stack([frames[i] for i in indices]), indices
+
+
+# ------------------------------------------------------------------------------------------------
+# decord: random access with get_batch on the unique sorted indices.
+# ------------------------------------------------------------------------------------------------
+def _probe_size(path):
+    try:
+        with av.open(path) as container:
+            ctx = container.streams.video[0].codec_context
+            return ctx.width, ctx.height
+    except (av.error.FFmpegError, OSError, IndexError):
+        return None
+
+
+def _header_count(path):
+    try:
+        container, stream = _pyav_open(path)
+    except _Failure:
+        return 0
+    with container:
+        return _pyav_reported(container, stream)
+
+
+def _decord_open(path, short_side):
+    size = None
+    if short_side:
+        native = _probe_size(path)
+        size = scaled_size(*native, short_side) if native else None
+    width, height = size if size else (-1, -1)
+    try:
+        return decord.VideoReader(path, width=width, height=height, num_threads=1)
+    except Exception as err:  # decord raises RuntimeError / DECORDError with C++ messages
+        raise _Failure(f'decord: cannot open ({str(err).splitlines()[0][:200]})') from None
+
+
+def _decord_read(path, sample, short_side):
+    reader = _decord_open(path, short_side)
+    total = len(reader)
+    if total < 1:
+        raise _Failure('decord: no frames')
+    indices = sample(total)
+    unique = sorted(set(indices))
+    try:
+        batch = reader.get_batch(unique).asnumpy()
+    except Exception as err:
+        raise _Failure(f'decord: get_batch failed ({str(err).splitlines()[0][:200]})') from None
+    position = {index: k for k, index in enumerate(unique)}
+    return batch[[position[i] for i in indices]], indices
+
+
+def read_clip(path, sample, backend='decord', short_side=None):
+    """Decode the frames that `sample(total_frames)` (a list of indices) picks.
+
+    Returns (uint8 tensor (len(indices), 3, H, W), indices actually used). Raises VideoDecodeError.
+    """
+    path = os.fspath(path)
+    _check_file(path)
+    reasons = []
+    if resolve_backend(backend) == 'decord':
+        try:
+            array, indices = _decord_read(path, sample, short_side)
+            return torch.from_numpy(array).permute(0, 3, 1, 2), indices
+        except _Failure as err:
+            reasons.append(str(err))
+    try:
+        array, indices = _pyav_read(path, sample, short_side)
+    except _Failure as err:
+        raise VideoDecodeError(path, '; '.join(reasons + [f'PyAV: {err}'])) from None
+    if reasons:
+        _log_once(('fallback', path), '%s: %s; decoded with PyAV instead', path, reasons[0])
+    return torch.from_numpy(array).permute(0, 3, 1, 2), indices
+
+
+def decode_frames(path, indices, backend='decord', short_side=None):
+    """uint8 tensor (len(indices), 3, H, W) of the given frames; indices past the frames that
+    decode are clamped to the last one."""
+    indices = [int(i) for i in indices]
+    if not indices or min(indices) < 0:
+        raise ValueError(f'indices must be a non-empty list of non-negative ints, got {indices}')
+    frames, _ = read_clip(path, lambda total: [min(i, total - 1) for i in indices], backend, short_side)
+    return frames
+
+
+def count_frames(path, backend='decord'):
+    """Frames the file reports (decord: from its packets; PyAV: header or duration x rate, else
+    counted). Decoding clamps to what really decodes; `scan_video` tells the two apart."""
+    path = os.fspath(path)
+    _check_file(path)
+    if resolve_backend(backend) == 'decord':
+        try:
+            return len(_decord_open(path, None))
+        except _Failure:
+            pass
+    try:
+        container, stream = _pyav_open(path)
+        with container:
+            reported = _pyav_reported(container, stream)
+            return reported or _pyav_frames(container, stream, [], None)[1]
+    except _Failure as err:
+        raise VideoDecodeError(path, str(err)) from None
+
+
+def scan_video(path, backend='decord', chunk=32):
+    """(reported, decodable) frame counts, decoding every frame once (for `datasets.check`).
+    Raises VideoDecodeError when nothing decodes."""
+    path = os.fspath(path)
+    _check_file(path)
+    if resolve_backend(backend) == 'decord':
+        try:
+            reader = _decord_open(path, None)
+            total = len(reader)
+            for start in range(0, total, chunk):
+                reader.get_batch(list(range(start, min(total, start + chunk)))).asnumpy()
+            if total:  # decord counts packets; the header may claim more (a cut file)
+                return max(total, _header_count(path)), total
+        except Exception:  # fall through to PyAV, which tells how far the file decodes
+            pass
+    try:
+        container, stream = _pyav_open(path)
+        with container:
+            reported = _pyav_reported(container, stream)
+            _, decoded = _pyav_frames(container, stream, [], None)
+    except _Failure as err:
+        raise VideoDecodeError(path, str(err)) from None
+    if decoded == 0:
+        raise VideoDecodeError(path, 'no frame decodes')
+    return reported or decoded, decoded
