@@ -1,0 +1,129 @@
+"""Train and validation loaders built from the config.
+
+Training shuffles with a DistributedSampler under torch.distributed (the engine calls set_epoch) or
+a seeded RandomSampler, and drops the last incomplete batch (Mixup needs even batches). Validation
+shards `rank::world` so every video is evaluated on exactly one rank and none is dropped.
+"""
+import logging
+import math
+import os
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
+
+from .annotations import read_annotations, read_label_list
+from .decode import VideoDecodeError, resolve_backend
+from .transforms import decode_side, normalize, train_transform
+from .video_dataset import TestClips, TrainClips, test_views
+
+logger = logging.getLogger(__name__)
+
+
+class ShardedSampler(Sampler):
+    """Indices rank, rank + world, ...: each index on exactly one rank, none dropped or repeated."""
+
+    def __init__(self, length, rank=0, world_size=1):
+        if not 0 <= rank < world_size:
+            raise ValueError(f'rank {rank} is not in [0, {world_size})')
+        self.length, self.rank, self.world_size = length, rank, world_size
+
+    def __iter__(self):
+        return iter(range(self.rank, self.length, self.world_size))
+
+    def __len__(self):
+        return max(0, math.ceil((self.length - self.rank) / self.world_size))
+
+
+def _rank_world():
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _samples(config, csv_path, what):
+    """Validated (path, label) list; missing files fail at start-up (or are dropped with a warning
+    under DATA.SKIP_BAD_VIDEOS) instead of hours into training."""
+    if not csv_path:
+        raise ValueError(f'DATA.{what} is not set')
+    samples = read_annotations(csv_path, config.DATA.ROOT, config.MODEL.NUM_CLASSES)
+    missing = [path for path, _ in samples if not os.path.isfile(path)]
+    if missing and not config.DATA.SKIP_BAD_VIDEOS:
+        raise VideoDecodeError(missing[0], f'file not found ({len(missing)} of the {len(samples)} videos '
+                                           f'listed in {csv_path} are missing; is DATA.ROOT right?)')
+    if missing:
+        logger.warning('%d of the %d videos listed in %s are missing and left out (DATA.SKIP_BAD_VIDEOS), '
+                       'e.g. %s', len(missing), len(samples), csv_path, missing[:3])
+        missing = set(missing)
+        samples = [s for s in samples if s[0] not in missing]
+    return samples
+
+
+def _check_labels(config):
+    if config.DATA.LABEL_LIST:
+        read_label_list(config.DATA.LABEL_LIST, config.MODEL.NUM_CLASSES)
+
+
+def _loader_kwargs(config):
+    workers = config.DATA.NUM_WORKERS
+    return dict(num_workers=workers, pin_memory=bool(config.DATA.PIN_MEMORY) and torch.cuda.is_available(),
+                persistent_workers=workers > 0)
+
+
+def build_train_dataset(config):
+    _check_labels(config)
+    return TrainClips(_samples(config, config.DATA.TRAIN_FILE, 'TRAIN_FILE'), config.DATA.NUM_FRAMES,
+                      train_transform(config), resolve_backend(config.DATA.DECODER),
+                      decode_side(config, train=True), config.DATA.SKIP_BAD_VIDEOS)
+
+
+def build_val_dataset(config, num_clip, num_crop):
+    _check_labels(config)
+    return TestClips(_samples(config, config.DATA.VAL_FILE, 'VAL_FILE'), config.DATA.NUM_FRAMES,
+                     config.DATA.INPUT_SIZE, num_clip, num_crop, resolve_backend(config.DATA.DECODER),
+                     decode_side(config, train=False, num_crop=num_crop), config.DATA.SKIP_BAD_VIDEOS)
+
+
+def val_batch_size(config, num_views):
+    """Videos per validation batch: about twice the training batch in clips (no gradients kept)."""
+    return max(1, 2 * config.DATA.BATCH_SIZE // num_views)
+
+
+def build_val_loader(config, num_clip, num_crop, rank=None, world_size=None):
+    """(dataset, loader) yielding (views (B, V, T, C, H, W), labels, indices), V = num_clip * num_crop;
+    this rank's share (`rank::world`) of the validation videos."""
+    if rank is None or world_size is None:
+        rank, world_size = _rank_world()
+    dataset = build_val_dataset(config, num_clip, num_crop)
+    loader = DataLoader(dataset, batch_size=val_batch_size(config, num_clip * num_crop),
+                        sampler=ShardedSampler(len(dataset), rank, world_size), drop_last=False,
+                        **_loader_kwargs(config))
+    return dataset, loader
+
+
+def build_dataloader(config):
+    """(dataset_train, dataset_val, loader_train, loader_val); validation uses TEST.NUM_CLIP x
+    TEST.NUM_CROP views."""
+    dataset_train = build_train_dataset(config)
+    rank, world_size = _rank_world()
+    if dist.is_available() and dist.is_initialized():
+        sampler = DistributedSampler(dataset_train, num_replicas=world_size, rank=rank, shuffle=True,
+                                     seed=config.SEED)
+    else:
+        sampler = RandomSampler(dataset_train, generator=torch.Generator().manual_seed(config.SEED))
+    if len(dataset_train) < config.DATA.BATCH_SIZE * world_size:
+        raise ValueError(f'{config.DATA.TRAIN_FILE}: {len(dataset_train)} videos cannot fill one batch of '
+                         f'DATA.BATCH_SIZE {config.DATA.BATCH_SIZE} on {world_size} process(es)')
+    loader_train = DataLoader(dataset_train, batch_size=config.DATA.BATCH_SIZE, sampler=sampler,
+                              drop_last=True, **_loader_kwargs(config))
+    dataset_val, loader_val = build_val_loader(config, config.TEST.NUM_CLIP, config.TEST.NUM_CROP, rank,
+                                               world_size)
+    return dataset_train, dataset_val, loader_train, loader_val
+
+
+def load_test_clip(config, path, num_clip=1, num_crop=1):
+    """Test views of one video file, as the evaluation sees them: (float (V, T, C, S, S) normalised,
+    uint8 (V, T, C, S, S) for display). V = num_clip * num_crop, clip-major."""
+    views = test_views(path, config.DATA.NUM_FRAMES, num_clip, num_crop, config.DATA.INPUT_SIZE,
+                       resolve_backend(config.DATA.DECODER), decode_side(config, False, num_crop))
+    return normalize(views), views

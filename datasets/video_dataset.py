@@ -1,0 +1,90 @@
+"""Datasets over an annotation list: one augmented clip per video for training, all test views of a
+video (with its index) for evaluation. Bad files raise, or are replaced under DATA.SKIP_BAD_VIDEOS."""
+import logging
+
+import torch
+from torch.utils.data import Dataset
+
+from .decode import VideoDecodeError, _log_once, read_clip
+from .sampling import test_indices, train_indices
+from .transforms import TestViews, normalize
+
+logger = logging.getLogger(__name__)
+MAX_RETRIES = 10
+
+
+def test_views(path, num_frames, num_clip, num_crop, input_size, backend='decord', short_side=None):
+    """uint8 (num_clip * num_crop, T, C, S, S) views of one video, clip-major (view = clip *
+    num_crop + crop): the frames of all temporal views are decoded in one pass."""
+    def sample(total):
+        return [i for k in range(num_clip) for i in test_indices(total, num_frames, k, num_clip)]
+
+    frames, _ = read_clip(path, sample, backend, short_side)            # (K*T, C, H, W)
+    crops = TestViews(input_size, num_crop)(frames)                      # (N, K*T, C, S, S)
+    crops = crops.reshape(num_crop, num_clip, num_frames, *crops.shape[2:]).transpose(0, 1)
+    return crops.reshape(num_clip * num_crop, num_frames, *crops.shape[3:])
+
+
+class _VideoDataset(Dataset):
+    def __init__(self, samples, num_frames, backend, short_side=None, skip_bad=False):
+        self.samples = list(samples)
+        self.num_frames, self.backend, self.short_side = num_frames, backend, short_side
+        self.skip_bad = skip_bad
+        self.bad = set()  # indices found bad in this process (each worker keeps its own)
+
+    def __len__(self):
+        return len(self.samples)
+
+    def load(self, index):
+        raise NotImplementedError
+
+    def __getitem__(self, index):
+        tried = []
+        for _ in range(MAX_RETRIES + 1):
+            try:
+                return self.load(index)
+            except VideoDecodeError as err:
+                if not self.skip_bad:
+                    raise
+                tried.append(err.path)
+                self.bad.add(index)
+                _log_once(('skip', err.path), 'skipping a bad video (DATA.SKIP_BAD_VIDEOS): %s', err)
+                index = self._replacement()
+        raise RuntimeError(f'{len(tried)} videos in a row failed to decode under DATA.SKIP_BAD_VIDEOS '
+                           f'(is DATA.ROOT right?): {tried}')
+
+    def _replacement(self):
+        for _ in range(100):
+            index = int(torch.randint(len(self.samples), ()))
+            if index not in self.bad:
+                return index
+        return index
+
+
+class TrainClips(_VideoDataset):
+    """(clip float (T, C, S, S), label): a random frame per segment, one random augmentation."""
+
+    def __init__(self, samples, num_frames, transform, backend='decord', short_side=None, skip_bad=False):
+        super().__init__(samples, num_frames, backend, short_side, skip_bad)
+        self.transform = transform
+
+    def load(self, index):
+        path, label = self.samples[index]
+        frames, _ = read_clip(path, lambda total: train_indices(total, self.num_frames), self.backend,
+                              self.short_side)
+        return self.transform(frames), label
+
+
+class TestClips(_VideoDataset):
+    """(views float (V, T, C, S, S), label, index) with V = num_clip * num_crop, clip-major."""
+
+    def __init__(self, samples, num_frames, input_size, num_clip=1, num_crop=1, backend='decord',
+                 short_side=None, skip_bad=False):
+        super().__init__(samples, num_frames, backend, short_side, skip_bad)
+        self.input_size, self.num_clip, self.num_crop = input_size, num_clip, num_crop
+
+    def load(self, index):
+        path, label = self.samples[index]
+        views = test_views(path, self.num_frames, self.num_clip, self.num_crop, self.input_size,
+                           self.backend, self.short_side)
+        return normalize(views), label, index
