@@ -1,0 +1,118 @@
+"""Tiny real video files for tests, written with PyAV (never committed: tests write into tmp_path).
+
+`write_video` encodes frames; `marker_frames` makes frames whose index and position can be read back;
+`make_dataset` writes a small dataset in the published layout and CSV format.
+"""
+import os
+
+import av
+import numpy as np
+
+# Encoder and stream options per kind of file. 'lossless' kinds decode to the exact pixels written.
+CODECS = {
+    '.mp4': ('libx264', 'yuv420p', {'preset': 'ultrafast', 'crf': '18', 'g': '8', 'bf': '2'}),
+    '.avi': ('mpeg4', 'yuv420p', {'q:v': '3', 'g': '8'}),
+    '.mkv': ('ffv1', 'bgr0', {}),
+    '.webm': ('libvpx', 'yuv420p', {'deadline': 'realtime', 'cpu-used': '8', 'b': '1M'}),
+}
+LOSSLESS = {
+    '.mp4': ('libx264rgb', 'rgb24', {'preset': 'ultrafast', 'qp': '0', 'g': '8', 'bf': '2'}),
+    '.avi': ('ffv1', 'bgr0', {}),
+    '.mkv': ('ffv1', 'bgr0', {}),
+}
+
+
+def write_video(path, frames, fps=25, codec=None, lossless=False, options=None, faststart=False):
+    """Encode `frames` (uint8 array-like, T x H x W x 3, RGB) into `path`; the container follows the
+    extension. `codec` overrides the encoder, `lossless` picks an exact one (libx264rgb qp 0 for MP4,
+    FFV1 for AVI/MKV). `faststart` puts the MP4 index first (so a truncated file still lists all
+    frames: an over-reported frame count). Returns `path`."""
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f'frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}')
+    ext = os.path.splitext(str(path))[1].lower()
+    table = LOSSLESS if lossless else CODECS
+    if ext not in table:
+        raise ValueError(f'no {"lossless " if lossless else ""}codec for {ext!r}; use one of {sorted(table)}')
+    name, pix_fmt, opts = table[ext]
+    if codec is not None:
+        name, pix_fmt, opts = codec, 'yuv420p', {}
+    opts = {**opts, **(options or {})}
+    container_opts = {'movflags': 'faststart'} if faststart else {}
+    with av.open(str(path), 'w', options=container_opts) as container:
+        stream = container.add_stream(name, rate=fps, options=opts)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = pix_fmt
+        for array in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format='rgb24')
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def marker_frames(num_frames, width=64, height=48, seed=0):
+    """Frames that say which frame they are: frame i is filled with grey level `frame_level(i)` and
+    carries a small bright square that moves with i, over a fixed texture, so a wrong index, a
+    wrong crop or a mirror shows as a large pixel difference."""
+    rng = np.random.default_rng(seed)
+    texture = rng.integers(-12, 13, size=(height, width, 1))
+    frames = np.empty((num_frames, height, width, 3), np.uint8)
+    for i in range(num_frames):
+        frame = np.full((height, width, 3), frame_level(i), np.int64) + texture
+        x = (i * 4) % max(1, width - 8)
+        frame[2:10, x:x + 8] = (250, 30, 30)
+        frames[i] = np.clip(frame, 0, 255)
+    return frames
+
+
+def frame_level(i):
+    """Grey level of frame i in `marker_frames` (27 distinct levels, 8 apart, then repeats)."""
+    return 24 + 8 * (i % 27)
+
+
+def class_frames(label, num_classes, num_frames, width, height, seed):
+    """Frames whose colour and motion depend on the class, so a model can learn the labels."""
+    rng = np.random.default_rng(seed)
+    hue = label / max(1, num_classes)
+    colour = np.array([128 + 100 * np.cos(2 * np.pi * (hue + k / 3)) for k in range(3)])
+    frames = np.empty((num_frames, height, width, 3), np.uint8)
+    for i in range(num_frames):
+        noise = rng.normal(0, 12, size=(height, width, 3))
+        frame = np.clip(colour + noise, 0, 255)
+        y = (i * (label + 1) * 2) % max(1, height - 8)
+        frame[y:y + 8, width // 4:width // 4 + 8] = 255 - colour
+        frames[i] = frame.astype(np.uint8)
+    return frames
+
+
+def make_dataset(root, num_classes=3, videos_per_class=2, num_frames=12, size=(64, 48), fps=25,
+                 ext='.avi', val_per_class=None, crlf=True):
+    """Write a tiny dataset in the published layout: `<root>/{train,val}/<class>/v_<class>_gNN_cMM<ext>`
+    (train groups 1.., val groups 21..), CSVs `train/...,label` and a label list `id,name`.
+    Returns (train_csv, val_csv, label_csv) as strings."""
+    root = str(root)
+    width, height = size
+    val_per_class = videos_per_class if val_per_class is None else val_per_class
+    end = '\r\n' if crlf else '\n'
+    names = [f'Class{c:02d}' for c in range(num_classes)]
+    lines = {'train': [], 'val': []}
+    for split, count, first_group in (('train', videos_per_class, 1), ('val', val_per_class, 21)):
+        for label, name in enumerate(names):
+            folder = os.path.join(root, split, name)
+            os.makedirs(folder, exist_ok=True)
+            for v in range(count):
+                rel = f'{split}/{name}/v_{name}_g{first_group + v:02d}_c01{ext}'
+                seed = label * 1000 + v + (500 if split == 'val' else 0)
+                write_video(os.path.join(root, rel),
+                            class_frames(label, num_classes, num_frames, width, height, seed), fps=fps)
+                lines[split].append(f'{rel},{label}')
+    paths = []
+    for split in ('train', 'val'):
+        path = os.path.join(root, f'{split}.csv')
+        with open(path, 'w', newline='') as f:
+            f.write(''.join(line + end for line in lines[split]))
+        paths.append(path)
+    label_csv = os.path.join(root, 'labels.csv')
+    with open(label_csv, 'w', newline='') as f:
+        f.write('id,name' + end + ''.join(f'{i},{n}{end}' for i, n in enumerate(names)))
+    return paths[0], paths[1], label_csv
