@@ -1,0 +1,153 @@
+"""The one training loop and the multi-view evaluation, shared by main.py and main_KD.py."""
+import contextlib
+import datetime
+import math
+import resource
+import time
+
+import torch
+import torch.nn.functional as F
+from timm.utils import AverageMeter
+
+from utils.distributed import all_reduce_sum
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; training stops and the last checkpoint stays as it was."""
+
+
+def amp_settings(level, device):
+    """(autocast dtype or None, use GradScaler) for AMP_OPT_LEVEL on this device.
+
+    O0: float32. O1/O2: bfloat16 where supported (CPU, recent GPUs), else float16 with a GradScaler.
+    """
+    if level == 'O0':
+        return None, False
+    if device.type == 'cuda' and not torch.cuda.is_bf16_supported():
+        return torch.float16, True
+    return torch.bfloat16, False
+
+
+def autocast(device, dtype):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def memory_mb(device):
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # peak RSS on Linux
+
+
+def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, epoch, *, device,
+                    amp_dtype=None, mixup_fn=None, accumulation_steps=1, clip_grad=0.0,
+                    print_freq=10, num_epochs=1, logger=None):
+    """One epoch; the LR schedule advances once per optimiser step. Returns averaged stats."""
+    model.train()
+    criterion.train()
+    optimizer.zero_grad(set_to_none=True)
+    num_steps = len(loader)
+    steps_per_epoch = num_steps // accumulation_steps
+    meters = {name: AverageMeter() for name in ('loss', 'grad_norm', 'time')}
+    part_meters = {}
+    start = end = time.time()
+    for idx, (samples, targets) in enumerate(loader):
+        samples = samples.to(device, non_blocking=True)
+        targets = targets.to(device, non_blocking=True)
+        if mixup_fn is not None:
+            samples, targets = mixup_fn(samples, targets)
+
+        is_step = (idx + 1) % accumulation_steps == 0
+        # Micro-steps that do not step the optimiser skip DDP's gradient all-reduce.
+        sync = contextlib.nullcontext() if is_step or not hasattr(model, 'no_sync') else model.no_sync()
+        with sync:
+            with autocast(device, amp_dtype):
+                outputs = model(samples)
+                loss = criterion(samples, outputs, targets)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise NonFiniteLossError(
+                    f'loss is {loss_value} at epoch {epoch} step {idx}/{num_steps}; stopping. '
+                    'The last saved checkpoint is unchanged (try a lower TRAIN.BASE_LR or AMP off).')
+            scaler.scale(loss / accumulation_steps).backward()
+
+        if is_step:
+            scaler.unscale_(optimizer)
+            max_norm = clip_grad if clip_grad and clip_grad > 0 else float('inf')
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            lr_scheduler.step_update(epoch * steps_per_epoch + (idx + 1) // accumulation_steps)
+            meters['grad_norm'].update(float(grad_norm))
+
+        meters['loss'].update(loss_value, targets.size(0))
+        for name, value in getattr(criterion, 'parts', {}).items():
+            part_meters.setdefault(name, AverageMeter()).update(float(value), targets.size(0))
+        meters['time'].update(time.time() - end)
+        end = time.time()
+
+        if logger and (idx % print_freq == 0 or idx == num_steps - 1):
+            lr = optimizer.param_groups[0]['lr']
+            eta = datetime.timedelta(seconds=int(meters['time'].avg * (num_steps - idx - 1)))
+            parts = ''.join(f'{name} {m.val:.4f} ({m.avg:.4f})\t' for name, m in part_meters.items())
+            logger.info(
+                f'Train: [{epoch}/{num_epochs}][{idx}/{num_steps}]\teta {eta} lr {lr:.6f}\t'
+                f'time {meters["time"].val:.4f} ({meters["time"].avg:.4f})\t'
+                f'loss {meters["loss"].val:.4f} ({meters["loss"].avg:.4f})\t{parts}'
+                f'grad_norm {meters["grad_norm"].val:.4f} ({meters["grad_norm"].avg:.4f})\t'
+                f'mem {memory_mb(device):.0f}MB')
+    if logger:
+        logger.info(f'EPOCH {epoch} training takes {datetime.timedelta(seconds=int(time.time() - start))}')
+    stats = {'train_loss': meters['loss'].avg, 'lr': optimizer.param_groups[0]['lr'],
+             'grad_norm': meters['grad_norm'].avg}
+    stats.update({f'train_{name}': m.avg for name, m in part_meters.items()})
+    return stats
+
+
+@torch.no_grad()
+def evaluate(model, loader, num_videos, num_classes, *, device, amp_dtype=None, chunk_size=8,
+             logger=None, desc='Eval'):
+    """Video-level top-1/top-5: the mean softmax over each video's views, every video counted once.
+
+    The loader yields (views (B, V, T, C, H, W), labels, dataset indices); ranks hold disjoint shards.
+    Scores and view counts are summed into per-video tensors and all-reduced, then checked.
+    """
+    model.eval()
+    scores = torch.zeros(num_videos, num_classes, device=device, dtype=torch.float64)
+    views_seen = torch.zeros(num_videos, device=device, dtype=torch.float64)
+    labels = torch.zeros(num_videos, device=device, dtype=torch.float64)
+    num_views = None
+    for views, target, index in loader:
+        B, V = views.shape[:2]
+        num_views = V
+        flat = views.to(device, non_blocking=True).flatten(0, 1)
+        probs = []
+        for chunk in flat.split(chunk_size):
+            with autocast(device, amp_dtype):
+                probs.append(model(chunk).float().softmax(-1))
+        probs = torch.cat(probs).view(B, V, -1)
+        index = index.to(device)
+        scores.index_add_(0, index, probs.sum(1).double())
+        views_seen.index_add_(0, index, torch.full((B,), float(V), device=device, dtype=torch.float64))
+        labels.index_add_(0, index, target.to(device).double())
+    for t in (scores, views_seen, labels):
+        all_reduce_sum(t)
+
+    num_views = int(views_seen.max().item()) if num_videos else 0
+    bad = (views_seen != num_views).nonzero().flatten().tolist()
+    if bad:
+        raise RuntimeError(f'{desc}: {len(bad)} of {num_videos} videos did not get exactly '
+                           f'{num_views} views (e.g. indices {bad[:5]}); the validation sharding is wrong')
+    labels = labels.long()
+    mean_probs = scores / num_views
+    top5 = mean_probs.topk(min(5, num_classes), dim=1).indices
+    correct = top5 == labels[:, None]
+    acc1 = correct[:, 0].double().mean().item() * 100
+    acc5 = correct.any(1).double().mean().item() * 100
+    loss = F.nll_loss(mean_probs.clamp_min(1e-12).log(), labels).item()
+    if logger:
+        logger.info(f'{desc}: {num_videos} videos x {num_views} views * Acc@1 {acc1:.3f} '
+                    f'Acc@5 {acc5:.3f} loss {loss:.4f}')
+    return {'acc1': acc1, 'acc5': acc5, 'loss': loss, 'num_videos': num_videos, 'num_views': num_views}

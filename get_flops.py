@@ -1,0 +1,51 @@
+"""Parameters and GFLOPs (fvcore: one multiply-add = one flop) of the model a config builds.
+
+    python get_flops.py --cfg configs/ucf101/VFL-Net.yaml [--teacher] [--opts KEY VALUE ...]
+"""
+import argparse
+import logging
+import warnings
+
+import torch
+
+warnings.filterwarnings('ignore', category=FutureWarning)  # fvcore's import touches torch.jit
+from fvcore.nn import FlopCountAnalysis  # noqa: E402
+
+from config import load_config_file
+from models import build_model
+
+
+def count(model, num_frames, input_size):
+    """(parameters, GFLOPs, {operator: occurrences fvcore could not count}) at batch 1."""
+    model.eval()
+    clip = torch.zeros(1, num_frames, 3, input_size, input_size)
+    analysis = FlopCountAnalysis(model, clip)
+    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    logging.getLogger('fvcore').setLevel(logging.ERROR)
+    with torch.no_grad():
+        gflops = analysis.total() / 1e9
+    return sum(p.numel() for p in model.parameters()), gflops, dict(analysis.unsupported_ops())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--cfg', required=True, metavar='FILE')
+    parser.add_argument('--teacher', action='store_true', help='profile TEACHER_MODEL instead of MODEL')
+    parser.add_argument('--opts', nargs='+', default=[], metavar='KEY VALUE')
+    args = parser.parse_args(argv)
+    config = load_config_file(args.cfg, args.opts)
+    node = config.TEACHER_MODEL if args.teacher else config.MODEL
+    model = build_model(config, node)
+    params, gflops, unsupported = count(model, config.DATA.NUM_FRAMES, config.DATA.INPUT_SIZE)
+    print(f'model: {node.TYPE} ({node.NAME}), {config.MODEL.NUM_CLASSES} classes, input 1 x '
+          f'{config.DATA.NUM_FRAMES} x 3 x {config.DATA.INPUT_SIZE} x {config.DATA.INPUT_SIZE}')
+    print(f'params: {params / 1e6:.1f}M ({params:,})')
+    print(f'GFLOPs: {gflops:.1f}')
+    if unsupported:
+        print('not counted by fvcore (elementwise or cheap ops): '
+              + ', '.join(f'{op} x{n}' for op, n in sorted(unsupported.items())))
+    return params, gflops
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Distil VFL-Net from the Video-FocalNet-B teacher on UCF50 (run video-focalnet_base.sh first).
+# GPUS defaults to 3, the paper's setup. Extra KEY VALUE pairs are overrides.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+GPUS=${GPUS:-3}
+torchrun --nproc_per_node "$GPUS" main_KD.py --cfg configs/ucf50/VFL-Net_kd.yaml --output output/ --opts DATA.NUM_FRAMES 8 KD.ALPHA 0.2 KD.BETA 0.3 KD.GAMMA 0.5 KD.TEMPERATURE 10 "$@"

@@ -1,0 +1,165 @@
+"""The Video-FocalNet zoo against the golden fixture, MODEL.md's parameter counts, and its variants."""
+import os
+
+import pytest
+import timm
+import torch
+
+import models
+from models import VideoFocalNet, capture_modulators
+
+FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'reference_video_focalnet_small_cfg.pt')
+
+# shared/design/MODEL.md, 101 classes, 8 frames.
+PARAMS = {
+    'videofocalnet_nano': 22_214_723,
+    'videofocalnet_tiny': 49_323_341,
+    'videofocalnet_small': 88_505_237,
+    'videofocalnet_base': 157_082_741,
+}
+
+
+def tiny(**kw):
+    args = dict(img_size=32, num_classes=5, embed_dim=8, depths=[1, 1, 1, 1], num_frames=4,
+                drop_path_rate=0.0)
+    args.update(kw)
+    return VideoFocalNet(**args)
+
+
+def test_golden_fixture_reproduces_official_logits():
+    ref = torch.load(FIXTURE, weights_only=True)
+    model = VideoFocalNet(**ref['config'])
+    model.load_state_dict(ref['model'], strict=True)
+    model.eval()
+    with torch.no_grad():
+        logits = model(ref['input'])
+    torch.testing.assert_close(logits, ref['logits'], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize('name', sorted(PARAMS))
+def test_zoo_parameter_counts_match_model_md(name):
+    with torch.device('meta'):
+        model = timm.create_model(name, num_classes=101, num_frames=8)
+    assert sum(p.numel() for p in model.parameters()) == PARAMS[name]
+
+
+def test_registry_defaults_are_overridden_by_kwargs():
+    model = timm.create_model('videofocalnet_base', num_classes=7, embed_dim=8, depths=[1, 1, 1, 1],
+                              num_frames=2, img_size=32)
+    assert model.num_features == 64 and model.head.out_features == 7
+    assert model(torch.randn(1, 2, 3, 32, 32)).shape == (1, 7)
+
+
+def test_pretrained_download_is_refused_with_a_clear_message():
+    with pytest.raises(ValueError, match='not downloaded'):
+        timm.create_model('videofocalnet_nano', pretrained=True)
+
+
+def test_wrong_frame_count_is_an_error_not_a_reshape():
+    model = tiny()
+    with pytest.raises(ValueError, match='T=4'):
+        model(torch.randn(1, 8, 3, 32, 32))
+    with pytest.raises(ValueError, match='clip batch'):
+        model(torch.randn(4, 3, 32, 32))
+
+
+def test_frames_of_a_clip_are_independent_of_other_clips():
+    """Batching must not mix clips: each clip's logits equal those of the clip run alone."""
+    model = tiny().eval()
+    clips = torch.randn(3, 4, 3, 32, 32)
+    with torch.no_grad():
+        together = model(clips)
+        alone = torch.cat([model(c[None]) for c in clips])
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_temporal_branch_mixes_frames_and_spatial_branch_does_not():
+    """In the first block, frame 0's spatial modulator sees only frame 0; its temporal one sees all."""
+    model = tiny().eval()
+    clip = torch.randn(1, 4, 3, 32, 32)
+    other = clip.clone()
+    other[:, 3] = torch.randn(3, 32, 32)
+    with torch.no_grad(), capture_modulators(model) as first:
+        model(clip)
+    with torch.no_grad(), capture_modulators(model) as second:
+        model(other)
+    mod = model.layers[0].blocks[0].modulation
+    assert mod is model.layers[0].blocks[-1].modulation  # depth 1: the captured block is the first
+    torch.testing.assert_close(first[0]['spatial'][0], second[0]['spatial'][0])
+    change = (first[0]['temporal'][0] - second[0]['temporal'][0]).abs().max()
+    assert change > 1e-6  # identical inputs would give bit-identical outputs
+
+
+VARIANTS = [
+    dict(tubelet_size=2),
+    dict(use_conv_embed=True),
+    dict(use_layerscale=True),
+    dict(use_postln=True),
+    dict(use_postln_in_modulation=True),
+    dict(normalize_modulator=True),
+    dict(focal_levels=[1, 1, 1, 1], focal_windows=[1, 1, 1, 1]),
+    dict(focal_levels=[3, 3, 3, 3], focal_windows=[5, 5, 5, 5]),
+    dict(focal_levels=[1, 2, 3, 2], focal_windows=[3, 1, 5, 3]),
+]
+
+
+@pytest.mark.parametrize('variant', VARIANTS, ids=lambda v: ','.join(f'{k}={v[k]}' for k in v))
+def test_variants_forward_and_backward(variant):
+    model = tiny(**variant)
+    logits = model(torch.randn(2, 4, 3, 32, 32))
+    assert logits.shape == (2, 5)
+    logits.sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_variant_parameter_names():
+    names = set(tiny(use_layerscale=True, use_postln_in_modulation=True).state_dict())
+    assert 'layers.0.blocks.0.gamma_1' in names and 'layers.0.blocks.0.modulation.ln.weight' in names
+    names = set(tiny().state_dict())
+    assert not any('gamma' in n or 'modulation.ln.' in n for n in names)
+    assert tiny(tubelet_size=2).patch_embed.proj.weight.shape == (8, 3, 2, 4, 4)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    plain = tiny()
+    ckpt = tiny(use_checkpoint=True)
+    ckpt.load_state_dict(plain.state_dict())
+    clip = torch.randn(2, 4, 3, 32, 32)
+    plain(clip).sum().backward()
+    ckpt(clip).sum().backward()
+    for (name, a), b in zip(plain.named_parameters(), ckpt.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_forward_stores_no_tensors_on_modules():
+    model = tiny()
+    before = {n: set(vars(m)) for n, m in model.named_modules()}
+    model(torch.randn(1, 4, 3, 32, 32))
+    after = {n: set(vars(m)) for n, m in model.named_modules()}
+    assert before == after
+
+
+def test_capture_modulators_is_opt_in_and_leaves_nothing_behind():
+    model = tiny().eval()
+    with torch.no_grad(), capture_modulators(model) as stages:
+        model(torch.randn(2, 4, 3, 32, 32))
+    assert [s['spatial'].shape for s in stages] == [(8, 8, 8, 8), (8, 16, 4, 4), (8, 32, 2, 2), (8, 64, 1, 1)]
+    assert all(s['temporal'].shape == s['spatial'].shape for s in stages)
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_capture_modulators_temporal_layout_matches_frames():
+    """The temporal modulator laid out as (B*T', C, H, W) must equal h_temporal at each (b, t, y, x)."""
+    model = tiny().eval()
+    mod = model.layers[0].blocks[-1].modulation
+    seen = {}
+    handle = mod.h_temporal.register_forward_hook(lambda m, i, o: seen.setdefault('raw', o))
+    with torch.no_grad(), capture_modulators(model) as stages:
+        model(torch.randn(2, 4, 3, 32, 32))
+    handle.remove()
+    raw = seen['raw']  # (B*H*W, C, T) with rows ordered b, y, x
+    B, T, H, W = 2, 4, 8, 8
+    laid = stages[0]['temporal']
+    b, t, y, x = 1, 2, 3, 5
+    torch.testing.assert_close(laid[b * T + t, :, y, x], raw[(b * H + y) * W + x, :, t])

@@ -1,0 +1,1 @@
+"""Training utilities: distributed setup, logging, checkpoints, optimiser and schedule, losses."""

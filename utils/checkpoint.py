@@ -1,0 +1,123 @@
+"""Checkpoints: atomic save on rank 0, safe (`weights_only`) load, strict model loading, resume."""
+import glob
+import os
+import pickle
+import re
+import zipfile
+
+import torch
+
+CKPT_RE = re.compile(r'ckpt_epoch_(\d+)\.pth$')
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read, or that does not fit the model it is loaded into."""
+
+
+def unwrap(model):
+    """The bare model under DDP / torch.compile wrappers."""
+    model = getattr(model, 'module', model)
+    return getattr(model, '_orig_mod', model)
+
+
+def read_checkpoint(path):
+    """torch.load with weights_only=True; every failure names the file."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f'checkpoint not found: {path}')
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f'{path}: refused to load, the file needs arbitrary code to unpickle (weights_only=True '
+            f'failed: {str(err).splitlines()[0]}). Re-save it as plain tensors, e.g. '
+            '{"model": state_dict}, from a trusted environment.') from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
+        raise CheckpointError(f'{path}: cannot read checkpoint (truncated or not a PyTorch file?): '
+                              f'{str(err).splitlines()[0]}') from None
+
+
+def model_state(ckpt, path='<checkpoint>'):
+    """The model state dict of a bare state dict, `{'model': sd}` or `{'state_dict': sd}`."""
+    if isinstance(ckpt, dict):
+        for key in ('model', 'state_dict', 'model_state'):
+            if isinstance(ckpt.get(key), dict):
+                ckpt = ckpt[key]
+                break
+    if not isinstance(ckpt, dict) or not all(torch.is_tensor(v) for v in ckpt.values()):
+        raise CheckpointError(f'{path}: no model state dict found (expected a state dict, '
+                              "{'model': state_dict} or one of our training checkpoints)")
+    return {(k[7:] if k.startswith('module.') else k): v for k, v in ckpt.items()}
+
+
+def check_state_fits(model, state, path):
+    """Raise naming every missing, unexpected or mis-shaped key; nothing is loaded partially."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f'{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
+              for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        lines = [f'{path}: checkpoint does not fit the model built from the config '
+                 '(another architecture, depth, width or class count?)']
+        for title, items in (('size mismatch', shapes), ('missing in checkpoint', missing),
+                             ('not in model', unexpected)):
+            if items:
+                more = f' ... and {len(items) - 10} more' if len(items) > 10 else ''
+                lines.append(f'  {title} ({len(items)}): ' + '; '.join(items[:10]) + more)
+        raise CheckpointError('\n'.join(lines))
+
+
+def load_model_weights(model, path, logger=None):
+    """Strictly load the model weights of any supported checkpoint form; return the raw checkpoint."""
+    ckpt = read_checkpoint(path)
+    state = model_state(ckpt, path)
+    model = unwrap(model)
+    check_state_fits(model, state, path)
+    model.load_state_dict(state, strict=True)
+    if logger:
+        logger.info(f'loaded model weights from {path}')
+    return ckpt
+
+
+def save_checkpoint(output_dir, epoch, model, optimizer, lr_scheduler, scaler, max_accuracy, config,
+                    logger=None):
+    """Write ckpt_epoch_<epoch>.pth through a temporary file, so a crash never leaves half a file."""
+    state = {
+        'model': unwrap(model).state_dict(),
+        'optimizer': optimizer.state_dict(),
+        'lr_scheduler': lr_scheduler.state_dict(),
+        'scaler': scaler.state_dict(),
+        'epoch': epoch,
+        'max_accuracy': max_accuracy,
+        'config': config.dump(),
+    }
+    path = os.path.join(output_dir, f'ckpt_epoch_{epoch}.pth')
+    tmp = path + '.tmp'
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    if logger:
+        logger.info(f'saved {path}')
+    return path
+
+
+def find_latest_checkpoint(output_dir):
+    """The highest-epoch complete ckpt_epoch_<e>.pth in output_dir, or None."""
+    found = [(int(m.group(1)), p) for p in glob.glob(os.path.join(output_dir, 'ckpt_epoch_*.pth'))
+             if (m := CKPT_RE.search(p))]
+    return max(found)[1] if found else None
+
+
+def resume_training(path, model, optimizer, lr_scheduler, scaler, logger=None):
+    """Restore model, optimiser, scheduler, scaler; return (next_epoch, max_accuracy)."""
+    ckpt = load_model_weights(model, path, logger)
+    missing = [k for k in ('optimizer', 'lr_scheduler', 'epoch') if k not in ckpt]
+    if missing:
+        raise CheckpointError(f'{path}: cannot resume training, the checkpoint has no {missing} '
+                              '(it holds weights only; use TRAIN.PRETRAINED_PATH or --eval instead)')
+    optimizer.load_state_dict(ckpt['optimizer'])
+    lr_scheduler.load_state_dict(ckpt['lr_scheduler'])
+    if 'scaler' in ckpt:
+        scaler.load_state_dict(ckpt['scaler'])
+    if logger:
+        logger.info(f"resumed from {path} (epoch {ckpt['epoch']})")
+    return ckpt['epoch'] + 1, ckpt.get('max_accuracy', 0.0)

@@ -1,0 +1,73 @@
+"""Criteria with one call signature, `criterion(samples, outputs, targets)`, so the training loop
+has no distillation branch (as in DeiT): plain supervision and distillation look alike."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+
+
+def build_base_criterion(config, mixup_active):
+    """Soft-target CE under mixup (targets are already smoothed), else label smoothing / plain CE."""
+    if mixup_active:
+        return SoftTargetCrossEntropy()
+    if config.AUG.LABEL_SMOOTH > 0:
+        return LabelSmoothingCrossEntropy(smoothing=config.AUG.LABEL_SMOOTH)
+    return nn.CrossEntropyLoss()
+
+
+def kd_kl_div(student_logits, teacher_logits, temperature):
+    """T^2 * KL(softmax(t/T) || softmax(s/T)), summed over classes and averaged over the batch.
+
+    This is the forward KL of Hinton et al. with batch-mean reduction (as timm's distillation task;
+    DeiT's soft variant divides by B*C instead). Computed in float32 for stability under autocast.
+    """
+    log_p_s = F.log_softmax(student_logits.float() / temperature, dim=-1)
+    log_p_t = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
+    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1).mean()
+    return kl * temperature ** 2
+
+
+class SupervisedLoss(nn.Module):
+    """The base criterion in the engine's signature; `parts` is empty (nothing else to log)."""
+
+    def __init__(self, base_criterion):
+        super().__init__()
+        self.base_criterion = base_criterion
+        self.parts = {}
+
+    def forward(self, samples, outputs, targets):
+        return self.base_criterion(outputs, targets)
+
+
+class DistillationLoss(nn.Module):
+    """alpha * T^2 * KL_batchmean(teacher || student) + (1 - alpha) * base(student, targets).
+
+    The frozen teacher sees exactly the (mixed) clip that the student saw, under no_grad and under
+    whatever autocast the caller runs. After each call `parts` holds the detached KD and CE terms.
+    """
+
+    def __init__(self, base_criterion, teacher, alpha, temperature):
+        super().__init__()
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f'KD.ALPHA must be in [0, 1], got {alpha}')
+        if temperature <= 0:
+            raise ValueError(f'KD.TEMPERATURE must be positive, got {temperature}')
+        self.base_criterion = base_criterion
+        self.teacher = teacher
+        self.alpha = alpha
+        self.temperature = temperature
+        self.parts = {}
+
+    def train(self, mode=True):
+        """The teacher stays in eval mode whatever mode the criterion is put in."""
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def forward(self, samples, outputs, targets):
+        base = self.base_criterion(outputs, targets)
+        with torch.no_grad():
+            teacher_logits = self.teacher(samples)
+        kd = kd_kl_div(outputs, teacher_logits, self.temperature)
+        self.parts = {'loss_kd': kd.detach(), 'loss_ce': base.detach()}
+        return self.alpha * kd + (1.0 - self.alpha) * base
