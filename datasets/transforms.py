@@ -52,7 +52,7 @@ def three_crops(clip, size):
     return [F.crop(clip, top, 0, size, size) for top in (0, (height - size) // 2, height - size)]
 
 
-class TestViews:
+class SpatialViews:
     """Spatial test views of a clip: uint8 (T,C,H,W) -> uint8 (num_crop, T, C, S, S).
 
     One crop: short side to 256/224*S, centre crop. Three crops: short side to S, three squares

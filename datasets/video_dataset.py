@@ -7,7 +7,7 @@ from torch.utils.data import Dataset
 
 from .decode import VideoDecodeError, _log_once, read_clip
 from .sampling import test_indices, train_indices
-from .transforms import TestViews, normalize
+from .transforms import SpatialViews, normalize
 
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 10
@@ -20,7 +20,7 @@ def test_views(path, num_frames, num_clip, num_crop, input_size, backend='decord
         return [i for k in range(num_clip) for i in test_indices(total, num_frames, k, num_clip)]
 
     frames, _ = read_clip(path, sample, backend, short_side)            # (K*T, C, H, W)
-    crops = TestViews(input_size, num_crop)(frames)                      # (N, K*T, C, S, S)
+    crops = SpatialViews(input_size, num_crop)(frames)                      # (N, K*T, C, S, S)
     crops = crops.reshape(num_crop, num_clip, num_frames, *crops.shape[2:]).transpose(0, 1)
     return crops.reshape(num_clip * num_crop, num_frames, *crops.shape[3:])
 

@@ -116,3 +116,25 @@ def make_dataset(root, num_classes=3, videos_per_class=2, num_frames=12, size=(6
     with open(label_csv, 'w', newline='') as f:
         f.write('id,name' + end + ''.join(f'{i},{n}{end}' for i, n in enumerate(names)))
     return paths[0], paths[1], label_csv
+
+
+def data_config(train_csv, val_csv, label_csv, num_classes, root=None, **overrides):
+    """A frozen project config reading the files of `make_dataset`, small and single-process;
+    `overrides` are dotted keys with '__' for '.', e.g. DATA__NUM_FRAMES=4."""
+    from config import get_config
+
+    config = get_config()
+    config.defrost()
+    config.DATA.ROOT = str(root if root is not None else os.path.dirname(train_csv))
+    config.DATA.TRAIN_FILE, config.DATA.VAL_FILE, config.DATA.LABEL_LIST = train_csv, val_csv, label_csv
+    config.MODEL.NUM_CLASSES = num_classes
+    config.DATA.BATCH_SIZE, config.DATA.NUM_WORKERS, config.DATA.INPUT_SIZE = 2, 0, 32
+    config.DATA.NUM_FRAMES = 4
+    for key, value in overrides.items():
+        node, *path = key.split('__')
+        target = config[node]
+        for part in path[:-1]:
+            target = target[part]
+        target[path[-1]] = value
+    config.freeze()
+    return config
