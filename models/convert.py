@@ -4,7 +4,8 @@
 
 Builds the model the config describes (MODEL, or TEACHER_MODEL with --teacher), loads SRC exactly
 as TRAIN.PRETRAINED_PATH would (so a download is checked once, with the same errors), and writes
-DST as {'model': state_dict}. --trust-source is for files that need arbitrary code to unpickle
+DST as {'model': state_dict}. With --teacher the classifier head must come from SRC (a teacher
+trained on the dataset). --trust-source is for files that need arbitrary code to unpickle
 (e.g. a yacs config object stored next to the weights): use it only for files you trust.
 """
 import argparse
@@ -41,7 +42,8 @@ def main(argv=None):
     node = config.TEACHER_MODEL if args.teacher else config.MODEL
     model = build_model(config, node)
     try:
-        load_pretrained(model, args.src, trusted=args.trust_source)
+        # A teacher is used frozen: its head must be the trained one, never a fresh init.
+        load_pretrained(model, args.src, trusted=args.trust_source, require_head=args.teacher)
     except CheckpointError as err:
         sys.exit(f'error: {err}')
     tmp = args.dst + '.tmp'

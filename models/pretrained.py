@@ -214,6 +214,12 @@ class Conversion:
         return '\n'.join(lines)
 
 
+def _bare(model):
+    """The model under DDP (`module`) and torch.compile (`_orig_mod`) wrappers."""
+    model = getattr(model, 'module', model)
+    return getattr(model, '_orig_mod', model)
+
+
 def _new_head(ref):
     """Truncated normal (std 0.02) weight, zero bias, as VideoFocalNet initialises its head."""
     if ref.dim() == 1:
@@ -240,7 +246,7 @@ def convert_to_video(state_dict, model, require_head=False, source='<state dict>
     head is re-initialised unless the source is a video checkpoint with a head of the model's size
     (`require_head=True` makes any other case an error, e.g. for a frozen teacher).
     """
-    model = getattr(model, 'module', model)
+    model = _bare(model)
     layout = detect_layout(state_dict)
     if layout == 'timm':
         _check_norm_placement(state_dict, model)
@@ -318,7 +324,7 @@ def load_pretrained(model, path, logger=None, require_head=False, trusted=False)
 
     Logs what was loaded, what stayed at initialisation and why; returns the Conversion.
     """
-    model = getattr(model, 'module', model)
+    model = _bare(model)
     conv = convert_to_video(read_state_dict(path, trusted=trusted), model,
                             require_head=require_head, source=path)
     model.load_state_dict(conv.state_dict, strict=True)

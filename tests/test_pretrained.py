@@ -376,3 +376,25 @@ def test_convert_fails_on_a_mismatch_and_writes_nothing(tmp_path):
         convert_main([src, str(dst), '--cfg', write_config(tmp_path, embed_dim=32)])
     assert 'patch_embed.proj.weight: checkpoint (16, 3, 4, 4) vs model (32, 3, 4, 4)' in str(exit_.value.code)
     assert not dst.exists() and not os.path.exists(f'{dst}.tmp')
+
+
+def test_convert_teacher_from_a_swin_style_video_checkpoint(tmp_path):
+    """Video-FocalNet's own checkpoints pickle the yacs config: --trust-source, head required."""
+    cfg = tmp_path / 'teacher.yaml'
+    cfg.write_text(f'DATA:\n  NUM_FRAMES: {FRAMES}\n  INPUT_SIZE: {SIZE}\nMODEL:\n  NUM_CLASSES: 5\n'
+                   'TEACHER_MODEL:\n  TYPE: videofocalnet_base\n'
+                   '  FOCAL:\n    EMBED_DIM: 16\n    DEPTHS: [1, 1, 2, 1]\n')
+    teacher = perturbed(small_video(), 4)
+    src = save({'model': teacher.state_dict(), 'config': yacs.config.CfgNode({'TAG': 'x'})},
+               tmp_path / 'video-focalnet_base_ucf101.pth')
+    dst = str(tmp_path / 'teacher.pth')
+    with pytest.raises(SystemExit, match='refused.*--trust-source'):
+        convert_main([src, dst, '--cfg', str(cfg), '--teacher'])
+    convert_main([src, dst, '--cfg', str(cfg), '--teacher', '--trust-source'])
+    out = torch.load(dst, map_location='cpu', weights_only=True)['model']
+    for key, value in teacher.state_dict().items():
+        assert torch.equal(out[key], value), key
+
+    image = save(small_timm().state_dict(), tmp_path / 'focalnet_timm.pth')
+    with pytest.raises(SystemExit, match='head must come from the checkpoint'):
+        convert_main([image, dst, '--cfg', str(cfg), '--teacher'])
