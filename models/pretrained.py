@@ -53,8 +53,11 @@ def read_state_dict(path, trusted=False):
 
     Loads with `weights_only=True` so a file cannot run code; `trusted=True` (an explicit user
     choice, e.g. `models.convert --trust-source`) lifts that for files that pickle objects such as
-    Swin-style yacs configs. `module.` / `_orig_mod.` prefixes are stripped.
+    Swin-style yacs configs. `.safetensors` files (the Hugging Face hub's timm weights) are read
+    with safetensors, which timm depends on. `module.` / `_orig_mod.` prefixes are stripped.
     """
+    if str(path).endswith('.safetensors'):
+        return _strip_prefixes(_read_safetensors(path))
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=not trusted)
     except FileNotFoundError:
@@ -80,10 +83,28 @@ def read_state_dict(path, trusted=False):
         top = sorted(map(str, ckpt))[:12] if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"{path}: no model weights found; expected a state dict of tensors, "
                               f"{{'model': state_dict}} or {{'state_dict': state_dict}}, got {top}")
+    return _strip_prefixes(ckpt)
+
+
+def _read_safetensors(path):
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    try:
+        state_dict = load_file(path, device='cpu')
+    except FileNotFoundError:
+        raise CheckpointError(f'checkpoint not found: {path}') from None
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f'{path}: cannot read the safetensors file (truncated?): {err}') from None
+    if not state_dict:
+        raise CheckpointError(f'{path}: the safetensors file holds no tensors')
+    return state_dict
+
+
+def _strip_prefixes(state_dict):
     for prefix in WRAPPER_PREFIXES:
-        if all(k.startswith(prefix) for k in ckpt):
-            ckpt = {k[len(prefix):]: v for k, v in ckpt.items()}
-    return dict(ckpt)
+        if all(k.startswith(prefix) for k in state_dict):
+            state_dict = {k[len(prefix):]: v for k, v in state_dict.items()}
+    return dict(state_dict)
 
 
 # ------------------------------------------------------------------------------------------------

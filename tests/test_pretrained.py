@@ -310,6 +310,23 @@ def test_read_state_dict_errors_name_the_file(tmp_path):
         detect_layout(read_state_dict(save({'fc.weight': torch.zeros(2, 2)}, tmp_path / 'fc.pth')))
 
 
+def test_safetensors_from_the_hub_load(tmp_path):
+    """timm's hub weights come as model.safetensors: read without pickle, same mapping."""
+    from safetensors.torch import save_file
+    sd = small_timm().state_dict()
+    path = str(tmp_path / 'model.safetensors')
+    save_file(sd, path)
+    model = small_video()
+    assert load_pretrained(model, path).layout == 'timm'
+    official = timm_to_official(sd)
+    for key in spatial_keys(model.state_dict()):
+        assert torch.equal(model.state_dict()[key], official[key]), key
+    with open(path, 'rb') as f:
+        (tmp_path / 'cut.safetensors').write_bytes(f.read()[:1000])
+    with pytest.raises(CheckpointError, match='cut.safetensors: cannot read'):
+        read_state_dict(str(tmp_path / 'cut.safetensors'))
+
+
 def test_pickled_objects_are_refused_unless_trusted(tmp_path):
     """Swin-style checkpoints store the yacs config as an object: it needs code to unpickle."""
     sd = small_video().state_dict()
