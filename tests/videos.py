@@ -85,14 +85,19 @@ def class_frames(label, num_classes, num_frames, width, height, seed):
     return frames
 
 
+def _cycle(value, k, scalar):
+    return value if isinstance(value, scalar) else value[k % len(value)]
+
+
 def make_dataset(root, num_classes=3, videos_per_class=2, num_frames=12, size=(64, 48), fps=25,
                  ext='.avi', val_per_class=None, crlf=True):
-    """Write a tiny dataset in the published layout: `<root>/{train,val}/<class>/v_<class>_gNN_cMM<ext>`
+    """Write a tiny dataset in the published layout: `<root>/{train,val}/<class>/v_<class>_gNN_c01<ext>`
     (train groups 1.., val groups 21..), CSVs `train/...,label` and a label list `id,name`.
-    Returns (train_csv, val_csv, label_csv) as strings."""
+    `num_frames`, `size`, `fps` and `ext` may be lists, cycled over the videos written (to mix
+    formats, sizes, rates and lengths). Returns (train_csv, val_csv, label_csv) as strings."""
     root = str(root)
-    width, height = size
     val_per_class = videos_per_class if val_per_class is None else val_per_class
+    k = 0
     end = '\r\n' if crlf else '\n'
     names = [f'Class{c:02d}' for c in range(num_classes)]
     lines = {'train': [], 'val': []}
@@ -101,11 +106,12 @@ def make_dataset(root, num_classes=3, videos_per_class=2, num_frames=12, size=(6
             folder = os.path.join(root, split, name)
             os.makedirs(folder, exist_ok=True)
             for v in range(count):
-                rel = f'{split}/{name}/v_{name}_g{first_group + v:02d}_c01{ext}'
-                seed = label * 1000 + v + (500 if split == 'val' else 0)
-                write_video(os.path.join(root, rel),
-                            class_frames(label, num_classes, num_frames, width, height, seed), fps=fps)
+                width, height = size if isinstance(size[0], int) else size[k % len(size)]
+                rel = f'{split}/{name}/v_{name}_g{first_group + v:02d}_c01{_cycle(ext, k, str)}'
+                frames = class_frames(label, num_classes, _cycle(num_frames, k, int), width, height, seed=k)
+                write_video(os.path.join(root, rel), frames, fps=_cycle(fps, k, int))
                 lines[split].append(f'{rel},{label}')
+                k += 1
     paths = []
     for split in ('train', 'val'):
         path = os.path.join(root, f'{split}.csv')
