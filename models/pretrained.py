@@ -268,10 +268,13 @@ def convert_to_video(state_dict, model, require_head=False, source='<state dict>
     (`require_head=True` makes any other case an error, e.g. for a frozen teacher).
     """
     model = _bare(model)
-    layout = detect_layout(state_dict)
-    if layout == 'timm':
-        _check_norm_placement(state_dict, model)
-        state_dict = timm_to_official(state_dict)
+    try:
+        layout = detect_layout(state_dict)
+        if layout == 'timm':
+            _check_norm_placement(state_dict, model)
+            state_dict = timm_to_official(state_dict)
+    except CheckpointError as err:
+        raise CheckpointError(f'{source}: {err}') from None
     image = layout != 'video'
     target = model.state_dict()
     conv = Conversion(layout, {})

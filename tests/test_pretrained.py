@@ -125,8 +125,8 @@ VARIANTS = {
 }
 
 
-@pytest.mark.parametrize('layout', ['timm', 'official'])
-@pytest.mark.parametrize('variant', list(VARIANTS))
+@pytest.mark.parametrize('variant, layout', [('srf', 'timm'), ('srf', 'official'),
+                                             ('postnorm-layerscale-overlap', 'timm')])
 def test_pooled_features_equal_timm_focalnet_on_identical_frames(tmp_path, variant, layout):
     timm_kwargs, our_kwargs = VARIANTS[variant]
     ref_model = small_timm(**timm_kwargs)
@@ -215,7 +215,7 @@ def test_layerscale_and_norm_placement_must_match(tmp_path):
         load_pretrained(small_video(), save(ls, tmp_path / 'ls.pth'))
     assert 'not in the model (10): layers.0.blocks.0.* (2 keys)' in str(err.value)  # gamma_1, gamma_2
     post = small_timm(use_post_norm=True).state_dict()
-    with pytest.raises(CheckpointError, match='USE_POSTLN to True'):
+    with pytest.raises(CheckpointError, match='post.pth: .*USE_POSTLN to True'):
         load_pretrained(small_video(), save(post, tmp_path / 'post.pth'))
 
 
@@ -306,8 +306,8 @@ def test_read_state_dict_errors_name_the_file(tmp_path):
     no_weights = save({'epoch': 3, 'config': 'x'}, tmp_path / 'no_weights.pth')
     with pytest.raises(CheckpointError, match=r"no_weights.pth: no model weights found.*'config', 'epoch'"):
         read_state_dict(no_weights)
-    with pytest.raises(CheckpointError, match='not a FocalNet checkpoint'):
-        detect_layout(read_state_dict(save({'fc.weight': torch.zeros(2, 2)}, tmp_path / 'fc.pth')))
+    with pytest.raises(CheckpointError, match='fc.pth: not a FocalNet checkpoint'):
+        load_pretrained(small_video(), save({'fc.weight': torch.zeros(2, 2)}, tmp_path / 'fc.pth'))
 
 
 def test_safetensors_from_the_hub_load(tmp_path):
