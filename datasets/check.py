@@ -32,10 +32,10 @@ def _scan(job):
 class Progress:
     """A one-line text progress bar (tqdm is not a dependency); plain lines when not a terminal."""
 
-    def __init__(self, total, stream=sys.stderr, width=30):
-        self.total, self.stream, self.width = total, stream, width
+    def __init__(self, total, stream=None, width=30):
+        self.total, self.stream, self.width = total, stream or sys.stderr, width
         self.done, self.start, self.last = 0, time.time(), 0.0
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
 
     def update(self, bad):
         self.done += 1
@@ -53,7 +53,7 @@ class Progress:
         self.stream.flush()
 
 
-def check(samples, backend, workers=1, stream=sys.stderr):
+def check(samples, backend, workers=1, stream=None):
     """[(path, status, detail)] for every path, status in ok / short / bad."""
     jobs = [(path, backend) for path in dict.fromkeys(path for path, _ in samples)]
     progress, results, bad = Progress(len(jobs), stream), [], 0
