@@ -1,0 +1,161 @@
+"""The synthetic demo dataset: real videos that both decoders read, balanced, deterministic."""
+import csv
+import hashlib
+import os
+
+import av
+import numpy as np
+import pytest
+
+from datasets import synthetic
+
+
+def _read_pyav(path):
+    with av.open(path) as container:
+        return np.stack([f.to_ndarray(format='rgb24') for f in container.decode(video=0)])
+
+
+def _read_decord(path):
+    decord = pytest.importorskip('decord')
+    reader = decord.VideoReader(path)
+    return reader.get_batch(list(range(len(reader)))).asnumpy()
+
+
+def _rows(path):
+    with open(path, newline='') as f:
+        return list(csv.reader(f))
+
+
+@pytest.fixture(scope='module')
+def small_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp('synthetic')
+    paths = synthetic.generate(str(out), clips_per_class=3, val_per_class=2, size=(40, 56),
+                               num_frames=6, seed=3, workers=1)
+    return out, paths
+
+
+def test_annotations_are_balanced_and_in_the_dataset_format(small_set):
+    out, paths = small_set
+    assert paths == {'root': str(out), 'train_file': str(out / 'train.csv'),
+                     'val_file': str(out / 'val.csv'), 'label_list': str(out / 'labels.csv')}
+    labels = _rows(paths['label_list'])
+    assert labels[0] == ['id', 'name']
+    assert labels[1:] == [[str(i), name] for i, name in enumerate(synthetic.DEFAULT_CLASSES)]
+    for key, per_class in (('train_file', 3), ('val_file', 2)):
+        rows = _rows(paths[key])
+        counts = np.bincount([int(label) for _, label in rows], minlength=len(labels) - 1)
+        assert counts.tolist() == [per_class] * (len(labels) - 1)
+        for rel, label in rows:
+            assert os.path.isfile(out / rel), rel
+            assert rel.split('/')[1] == labels[1 + int(label)][1]
+    train = {rel for rel, _ in _rows(paths['train_file'])}
+    assert not train & {rel for rel, _ in _rows(paths['val_file'])}
+
+
+def test_videos_decode_identically_with_pyav_and_decord(small_set):
+    out, paths = small_set
+    for rel, _ in _rows(paths['val_file']):
+        frames = _read_pyav(str(out / rel))
+        assert frames.shape == (6, 40, 56, 3)
+        np.testing.assert_array_equal(_read_decord(str(out / rel)), frames)
+
+
+def test_decoded_frames_follow_the_rendered_clip(small_set):
+    """The codec keeps the picture: decoded frames stay close to what was rendered."""
+    out, _ = small_set
+    rendered = synthetic.render_clip(np.random.default_rng([3, 0, synthetic.CLASSES.index('grow'), 1]),
+                                     'grow', 40, 56, 6)
+    decoded = _read_pyav(str(out / 'train/grow/grow_00001.mp4')).astype(float)
+    assert np.abs(decoded - rendered).mean() < 8
+
+
+def test_same_seed_gives_the_same_files_and_another_seed_does_not(tmp_path, small_set):
+    out, paths = small_set
+    again = synthetic.generate(str(tmp_path / 'a'), clips_per_class=3, val_per_class=2,
+                               size=(40, 56), num_frames=6, seed=3, workers=2)
+    other = synthetic.generate(str(tmp_path / 'b'), clips_per_class=3, val_per_class=2,
+                               size=(40, 56), num_frames=6, seed=4, workers=1)
+
+    def digests(root, csv_path):
+        return [hashlib.sha256((root / rel).read_bytes()).hexdigest() for rel, _ in _rows(csv_path)]
+
+    assert digests(tmp_path / 'a', again['train_file']) == digests(out, paths['train_file'])
+    assert digests(tmp_path / 'a', again['val_file']) == digests(out, paths['val_file'])
+    rel = 'train/up/up_00000.mp4'
+    assert not np.array_equal(_read_pyav(str(out / rel)), _read_pyav(str(tmp_path / 'b' / rel)))
+
+
+@pytest.mark.parametrize('name', synthetic.CLASSES)
+def test_each_class_shows_its_motion(name):
+    """The rendered object moves or scales as the class says (checked on the object mask)."""
+    rng = np.random.default_rng([0, 0, synthetic.CLASSES.index(name), 0])
+    cys, cxs, sizes = synthetic._trajectory(rng, name, 64, 64, 16)
+    steps_y = (np.diff(cys) + 32) % 64 - 32  # motion on the torus
+    steps_x = (np.diff(cxs) + 32) % 64 - 32
+    if name == 'up':
+        assert (steps_y < 0).all() and (steps_x == 0).all() and np.ptp(sizes) == 0
+    elif name == 'down':
+        assert (steps_y > 0).all() and (steps_x == 0).all() and np.ptp(sizes) == 0
+    elif name == 'horizontal':
+        assert (steps_y == 0).all() and (np.abs(steps_x) > 0).all() and np.ptp(sizes) == 0
+    elif name == 'grow':
+        assert (np.diff(sizes) > 0).all() and (steps_y == 0).all() and (steps_x == 0).all()
+    else:
+        assert (np.diff(sizes) < 0).all() and (steps_y == 0).all() and (steps_x == 0).all()
+
+
+def test_sizes_overlap_between_classes():
+    """Growing and shrinking cover the same sizes, and a moving object's size is not a tell."""
+    def sizes(name, frame):
+        return np.array([synthetic._trajectory(np.random.default_rng([9, i]), name, 64, 64, 16)[2][frame]
+                         for i in range(400)])
+    grow_first, shrink_last = sizes('grow', 0), sizes('shrink', -1)
+    np.testing.assert_allclose(np.sort(grow_first), np.sort(shrink_last))  # same law, reversed
+    grow_mid, shrink_mid = sizes('grow', 8), sizes('shrink', 8)
+    overlap = (max(grow_mid.min(), shrink_mid.min()), min(grow_mid.max(), shrink_mid.max()))
+    assert overlap[1] - overlap[0] > 10
+    moving = sizes('up', 0)
+    assert grow_mid.min() < moving.mean() < grow_mid.max()
+
+
+@pytest.mark.parametrize('name', synthetic.CLASSES)
+def test_rendered_object_is_where_the_trajectory_says(name):
+    """In every frame the pixels inside the object's disc differ strongly in brightness from the
+    pixels outside its square (the object is drawn as one or the other)."""
+    for i in range(4):
+        key = [7, i]
+        frames = synthetic.render_clip(np.random.default_rng(key), name, 40, 56, 8)
+        assert frames.shape == (8, 40, 56, 3) and frames.dtype == np.uint8
+        trajectory = synthetic._trajectory(np.random.default_rng(key), name, 40, 56, 8)
+        dy, dx = synthetic.object_coordinates(*trajectory, 40, 56)
+        inner = np.broadcast_to(dy ** 2 + dx ** 2 < 0.2, frames.shape[:3])
+        outer = np.broadcast_to((np.abs(dy) > 0.55) | (np.abs(dx) > 0.55), frames.shape[:3])
+        gray = frames.astype(float).mean(-1)
+        for t in range(8):
+            assert abs(gray[t][inner[t]].mean() - gray[t][outer[t]].mean()) > 50, (name, i, t)
+
+
+def test_bad_arguments_fail_clearly(tmp_path):
+    with pytest.raises(ValueError, match='left'):
+        synthetic.generate(str(tmp_path), 1, 1, classes=['up', 'left'])
+    with pytest.raises(ValueError, match='even'):
+        synthetic.generate(str(tmp_path), 1, 1, size=33)
+    with pytest.raises(ValueError, match='decord'):
+        synthetic.generate(str(tmp_path), 1, 1, size=48)
+    with pytest.raises(ValueError, match='num_frames'):
+        synthetic.generate(str(tmp_path), 1, 1, num_frames=1)
+    assert not os.listdir(tmp_path)
+
+
+def test_command_line_writes_the_dataset(tmp_path, capsys):
+    out = tmp_path / 'demo'
+    synthetic.main(['--out', str(out), '--clips-per-class', '1', '--val-per-class', '1',
+                    '--size', '32', '--frames', '4', '--classes', 'grow', 'shrink'])
+    assert 'wrote 4 clips (2 classes)' in capsys.readouterr().out
+    assert _rows(out / 'labels.csv') == [['id', 'name'], ['0', 'grow'], ['1', 'shrink']]
+    assert _rows(out / 'train.csv') == [['train/grow/grow_00000.mp4', '0'],
+                                        ['train/shrink/shrink_00000.mp4', '1']]
+    assert _read_pyav(str(out / 'val/shrink/shrink_00000.mp4')).shape == (4, 32, 32, 3)
+    with pytest.raises(SystemExit):
+        synthetic.main(['--out', str(tmp_path / 'bad'), '--size', '31'])
+    assert 'even' in capsys.readouterr().err
