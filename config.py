@@ -231,7 +231,14 @@ def _merge_pairs(cfg, pairs, source):
         raise ConfigError(f'{source}: overrides must be KEY VALUE pairs, got an odd list: {pairs}')
     canonical = []
     for key, value in zip(pairs[0::2], pairs[1::2]):
-        canonical += [_resolve_key(cfg, key, source), value]
+        key = _resolve_key(cfg, key, source)
+        value = CN._decode_cfg_value(value)
+        old = cfg
+        for part in key.split('.'):
+            old = old[part]
+        if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)  # `KD.TEMPERATURE 10` means 10.0
+        canonical += [key, value]
     try:
         cfg.merge_from_list(canonical)
     except (ValueError, AssertionError, KeyError) as err:

@@ -14,39 +14,22 @@ initialisation and the classifier head is re-initialised; a 2-D stem is inflated
 tubelet_size > 1. Everything else must fit exactly; what does not is an error naming the keys.
 """
 import logging
-import pickle
 import re
-import zipfile
 from dataclasses import dataclass, field
 
 import torch
 from timm.layers import trunc_normal_
 
+from utils.checkpoint import CheckpointError, model_state, read_checkpoint
+
 TEMPORAL_PARTS = ('f_temporal', 'h_temporal', 'focal_layers_temporal')
 HEAD_KEYS = ('head.weight', 'head.bias')
 STEM_KEY = 'patch_embed.proj.weight'
-WRAPPER_PREFIXES = ('module.', '_orig_mod.')  # DDP and torch.compile
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file that cannot be read, or whose weights do not fit the model."""
 
 
 # ------------------------------------------------------------------------------------------------
 # Reading a file
 # ------------------------------------------------------------------------------------------------
-
-def _is_state_dict(obj):
-    return (isinstance(obj, dict) and len(obj) > 0
-            and all(isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items()))
-
-
-def _unsafe_globals(path):
-    try:
-        return torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception:  # only a hint for the message; the load error itself is what matters
-        return []
-
 
 def read_state_dict(path, trusted=False):
     """The model state dict in `path`: bare, `{'model': sd}` or `{'state_dict': sd}`.
@@ -57,33 +40,8 @@ def read_state_dict(path, trusted=False):
     with safetensors, which timm depends on. `module.` / `_orig_mod.` prefixes are stripped.
     """
     if str(path).endswith('.safetensors'):
-        return _strip_prefixes(_read_safetensors(path))
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=not trusted)
-    except FileNotFoundError:
-        raise CheckpointError(f'checkpoint not found: {path}') from None
-    except pickle.UnpicklingError as err:
-        found = _unsafe_globals(path)
-        what = f' (it pickles {", ".join(found)})' if found else ''
-        raise CheckpointError(
-            f'{path}: refused to load, the file needs arbitrary code to unpickle{what}: '
-            f'{str(err).splitlines()[0]}. If you trust its source, convert it once to plain '
-            f'tensors: python -m models.convert {path} OUT.pth --cfg CONFIG --trust-source') from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
-        raise CheckpointError(f'{path}: cannot read the checkpoint (truncated, or not a PyTorch '
-                              f'file?): {str(err).splitlines()[0] if str(err) else type(err).__name__}'
-                              ) from None
-
-    if not _is_state_dict(ckpt) and isinstance(ckpt, dict):
-        for key in ('model', 'state_dict'):
-            if _is_state_dict(ckpt.get(key)):
-                ckpt = ckpt[key]
-                break
-    if not _is_state_dict(ckpt):
-        top = sorted(map(str, ckpt))[:12] if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointError(f"{path}: no model weights found; expected a state dict of tensors, "
-                              f"{{'model': state_dict}} or {{'state_dict': state_dict}}, got {top}")
-    return _strip_prefixes(ckpt)
+        return model_state(_read_safetensors(path), path)
+    return model_state(read_checkpoint(path, trusted=trusted), path)
 
 
 def _read_safetensors(path):
@@ -98,13 +56,6 @@ def _read_safetensors(path):
     if not state_dict:
         raise CheckpointError(f'{path}: the safetensors file holds no tensors')
     return state_dict
-
-
-def _strip_prefixes(state_dict):
-    for prefix in WRAPPER_PREFIXES:
-        if all(k.startswith(prefix) for k in state_dict):
-            state_dict = {k[len(prefix):]: v for k, v in state_dict.items()}
-    return dict(state_dict)
 
 
 # ------------------------------------------------------------------------------------------------

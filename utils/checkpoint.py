@@ -20,33 +20,53 @@ def unwrap(model):
     return getattr(model, '_orig_mod', model)
 
 
-def read_checkpoint(path):
-    """torch.load with weights_only=True; every failure names the file."""
+def _unsafe_globals(path):
+    try:
+        return torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # only a hint for the message; the load error itself is what matters
+        return []
+
+
+def read_checkpoint(path, trusted=False):
+    """torch.load with weights_only=True (unless the user trusts the file); failures name the file."""
     if not os.path.isfile(path):
         raise CheckpointError(f'checkpoint not found: {path}')
     try:
-        return torch.load(path, map_location='cpu', weights_only=True)
+        return torch.load(path, map_location='cpu', weights_only=not trusted)
     except pickle.UnpicklingError as err:
+        found = _unsafe_globals(path)
+        what = f' (it pickles {", ".join(found)})' if found else ''
         raise CheckpointError(
-            f'{path}: refused to load, the file needs arbitrary code to unpickle (weights_only=True '
-            f'failed: {str(err).splitlines()[0]}). Re-save it as plain tensors, e.g. '
-            '{"model": state_dict}, from a trusted environment.') from None
+            f'{path}: refused to load, the file needs arbitrary code to unpickle{what}: '
+            f'{str(err).splitlines()[0]}. If you trust its source, convert it once to plain '
+            f'tensors: python -m models.convert {path} OUT.pth --cfg CONFIG --trust-source') from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
-        raise CheckpointError(f'{path}: cannot read checkpoint (truncated or not a PyTorch file?): '
-                              f'{str(err).splitlines()[0]}') from None
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(f'{path}: cannot read the checkpoint (truncated, or not a PyTorch '
+                              f'file?): {reason}') from None
+
+
+def _is_state_dict(obj):
+    return (isinstance(obj, dict) and len(obj) > 0
+            and all(isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items()))
 
 
 def model_state(ckpt, path='<checkpoint>'):
-    """The model state dict of a bare state dict, `{'model': sd}` or `{'state_dict': sd}`."""
-    if isinstance(ckpt, dict):
-        for key in ('model', 'state_dict', 'model_state'):
-            if isinstance(ckpt.get(key), dict):
+    """The model state dict of a bare state dict, `{'model': sd}` or `{'state_dict': sd}`, without
+    the `module.` (DDP) and `_orig_mod.` (torch.compile) prefixes."""
+    if not _is_state_dict(ckpt) and isinstance(ckpt, dict):
+        for key in ('model', 'state_dict'):
+            if _is_state_dict(ckpt.get(key)):
                 ckpt = ckpt[key]
                 break
-    if not isinstance(ckpt, dict) or not all(torch.is_tensor(v) for v in ckpt.values()):
-        raise CheckpointError(f'{path}: no model state dict found (expected a state dict, '
-                              "{'model': state_dict} or one of our training checkpoints)")
-    return {(k[7:] if k.startswith('module.') else k): v for k, v in ckpt.items()}
+    if not _is_state_dict(ckpt):
+        top = sorted(map(str, ckpt))[:12] if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(f"{path}: no model weights found; expected a state dict of tensors, "
+                              f"{{'model': state_dict}} or {{'state_dict': state_dict}}, got {top}")
+    for prefix in ('module.', '_orig_mod.'):
+        if all(k.startswith(prefix) for k in ckpt):
+            ckpt = {k[len(prefix):]: v for k, v in ckpt.items()}
+    return dict(ckpt)
 
 
 def check_state_fits(model, state, path):
