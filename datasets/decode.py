@@ -4,11 +4,15 @@
 - `short_side`: when the video's short side is larger, the decoder scales it down while converting
   (decord's `width`/`height`, PyAV's `to_ndarray(width, height)`, both bilinear), so large videos
   never exist at full size in RGB. Videos are never scaled up here.
+- decord reads with `get_batch`. PyAV indexes the packets' timestamps (no decoding, as decord does)
+  and seeks to the keyframe before a wanted frame when that skips work; without usable timestamps
+  it decodes in order up to the last wanted frame, converting only the wanted ones.
 - Frame counts are what the container reports; when fewer frames decode (truncated files, wrong
   headers), sampling is redone over the frames that do decode and the file is logged once.
 - When decord fails on a file it is retried with PyAV (logged once); when nothing can decode it, a
   `VideoDecodeError` names the file. decord missing (no wheels for aarch64 / macOS arm64) means PyAV.
 """
+import bisect
 import logging
 import os
 
@@ -108,13 +112,10 @@ def _pyav_frames(container, stream, wanted, size):
     frame; a decode error after at least one frame is taken as the end of the stream."""
     out, count, last = {}, 0, wanted[-1] if wanted else -1
     wanted = set(wanted)
-    kwargs = {'format': 'rgb24'}
-    if size is not None:
-        kwargs.update(width=size[0], height=size[1], interpolation='BILINEAR')
     try:
         for frame in container.decode(stream):
             if count in wanted:
-                out[count] = frame.to_ndarray(**kwargs)
+                out[count] = _convert(frame, size)
             count += 1
             if count > last >= 0:
                 break
@@ -124,11 +125,73 @@ def _pyav_frames(container, stream, wanted, size):
     return out, count
 
 
+def _convert(frame, size):
+    if size is None:
+        return frame.to_ndarray(format='rgb24')
+    return frame.to_ndarray(width=size[0], height=size[1], format='rgb24', interpolation='BILINEAR')
+
+
+def _pyav_index(container, stream):
+    """(sorted frame timestamps, sorted keyframe timestamps) from one pass over the packets (no
+    decoding), as decord builds its index; None when timestamps are missing or the file is cut."""
+    pts, keys = [], []
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            if packet.pts is None:
+                return None
+            pts.append(packet.pts)
+            if packet.is_keyframe:
+                keys.append(packet.pts)
+    except av.error.FFmpegError:
+        return None
+    if not pts or not keys or len(set(pts)) != len(pts):
+        return None
+    return sorted(pts), sorted(keys)
+
+
+def _pyav_seek_frames(container, stream, wanted, size, index):
+    """{index: array} for `wanted` (sorted), seeking to the keyframe before a wanted frame whenever
+    that keyframe lies past the frames decoded so far. None when the decoded timestamps do not
+    match the index (the caller then decodes in order)."""
+    frame_pts, key_pts = index
+    out, frames, position = {}, None, None
+    try:
+        for i in wanted:
+            target = frame_pts[i]
+            key = key_pts[max(0, bisect.bisect_right(key_pts, target) - 1)]
+            if frames is None or key > position:
+                container.seek(min(key, target), stream=stream, backward=True)
+                frames = container.decode(stream)
+            for frame in frames:
+                position = frame.pts
+                if position is None or position > target:
+                    return None
+                if position == target:
+                    out[i] = _convert(frame, size)
+                    break
+            else:
+                return None
+    except av.error.FFmpegError:
+        return None
+    return out
+
+
 def _pyav_read(path, sample, short_side):
+    """Frames by timestamp with keyframe seeks when the packets carry usable timestamps, else by
+    decoding in order up to the last wanted frame (which also finds where a cut file ends)."""
     container, stream = _pyav_open(path)
     with container:
-        reported = _pyav_reported(container, stream)
         size = scaled_size(stream.codec_context.width, stream.codec_context.height, short_side)
+        index = _pyav_index(container, stream)
+        if index is not None:
+            indices = sample(len(index[0]))
+            frames = _pyav_seek_frames(container, stream, sorted(set(indices)), size, index)
+            if frames is not None:
+                return np.stack([frames[i] for i in indices]), indices
+        container.seek(0)
+        reported = _pyav_reported(container, stream)
         if reported < 1:  # the container does not say: count by decoding
             _, reported = _pyav_frames(container, stream, [], None)
             container.seek(0)

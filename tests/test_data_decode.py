@@ -87,6 +87,24 @@ def test_frame_counts(videos, backend):
         assert scan_video(path, backend) == (len(frames), len(frames))
 
 
+@pytest.mark.parametrize('ext', ['.mp4', '.avi', '.webm'])
+def test_pyav_keyframe_seeking_matches_decoding_in_order(tmp_path, ext):
+    """The timestamp index + keyframe seeks (MP4 with B-frames, AVI, WebM) pick the same frames as
+    counting frames from the start."""
+    path = write_video(str(tmp_path / f'long{ext}'), marker_frames(80, 64, 48), options={'g': '8'})
+    wanted = [2, 30, 31, 57, 79]
+    container, stream = decode._pyav_open(path)
+    with container:
+        index = decode._pyav_index(container, stream)
+        assert index is not None and len(index[0]) == 80 and len(index[1]) > 1
+        seeking = decode._pyav_seek_frames(container, stream, wanted, None, index)
+    container, stream = decode._pyav_open(path)
+    with container:
+        in_order, decoded = decode._pyav_frames(container, stream, wanted, None)
+    assert seeking is not None and sorted(seeking) == wanted and decoded == 80
+    assert all(np.array_equal(seeking[i], in_order[i]) for i in wanted)
+
+
 def test_pyav_stops_after_the_last_wanted_frame(videos):
     container, stream = decode._pyav_open(videos[0][0])
     with container:
