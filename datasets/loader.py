@@ -1,7 +1,8 @@
 """Train and validation loaders built from the config.
 
-Training shuffles with a DistributedSampler under torch.distributed (the engine calls set_epoch) or
-a seeded RandomSampler, and drops the last incomplete batch (Mixup needs even batches). Validation
+Training shuffles with a DistributedSampler (one replica in a single process), so the order of an
+epoch depends only on SEED and the epoch (the engine calls set_epoch) and a resumed run replays
+it exactly; it drops the last incomplete batch (Mixup needs even batches). Validation
 shards `rank::world` so every video is evaluated on exactly one rank and none is dropped.
 """
 import logging
@@ -10,7 +11,7 @@ import os
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from .annotations import read_annotations, read_label_list
 from .decode import VideoDecodeError, resolve_backend
@@ -106,11 +107,8 @@ def build_dataloader(config):
     TEST.NUM_CROP views."""
     dataset_train = build_train_dataset(config)
     rank, world_size = _rank_world()
-    if dist.is_available() and dist.is_initialized():
-        sampler = DistributedSampler(dataset_train, num_replicas=world_size, rank=rank, shuffle=True,
-                                     seed=config.SEED)
-    else:
-        sampler = RandomSampler(dataset_train, generator=torch.Generator().manual_seed(config.SEED))
+    sampler = DistributedSampler(dataset_train, num_replicas=world_size, rank=rank, shuffle=True,
+                                 seed=config.SEED, drop_last=True)
     if len(dataset_train) < config.DATA.BATCH_SIZE * world_size:
         raise ValueError(f'{config.DATA.TRAIN_FILE}: {len(dataset_train)} videos cannot fill one batch of '
                          f'DATA.BATCH_SIZE {config.DATA.BATCH_SIZE} on {world_size} process(es)')
