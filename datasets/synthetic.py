@@ -5,8 +5,9 @@ how the object moves over time, so a single frame carries no class information:
 
 - ``up``, ``down``, ``horizontal`` (left or right at random): the object keeps its size and travels
   on a torus (it leaves one edge and re-enters at the opposite one), so at every time step its
-  position is uniform over the frame and its size follows the same distribution in all three classes;
-- ``grow``, ``shrink``: the object stays in place and scales; both classes cover the same size range.
+  position is uniform over the frame;
+- ``grow``, ``shrink``: the object stays in place and scales; both cover the same size range, and a
+  moving object's size follows the same law as a scaling object's size in a random frame.
 
 All classes are invariant to a horizontal flip (left and right motion form one class), so the
 training recipe's flips, crops, colour jitter and grayscale keep the labels valid. The object is
@@ -65,13 +66,23 @@ def _tinted(rng, level, spread=35.0):
     return level + rng.uniform(-spread, spread, 3)
 
 
+def _scale_law(rng, side):
+    """(smallest size, growth factor) of a scaling object; sizes span 0.15 to 0.84 of the side."""
+    return rng.uniform(0.15, 0.28) * side, rng.uniform(2.0, 3.0)
+
+
 def _trajectory(rng, name, h, w, t):
-    """Per-frame object centre (cy, cx) and side length, all in pixels, for class `name`."""
+    """Per-frame object centre (cy, cx) and side length, all in pixels, for class `name`.
+
+    A moving object's size is drawn from the law that the scaling classes follow at a random time,
+    so the size of the object in one frame says nothing about the class.
+    """
     side = min(h, w)
     progress = np.linspace(0.0, 1.0, t)
     cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+    small, factor = _scale_law(rng, side)
     if name in ('up', 'down', 'horizontal'):
-        size = np.full(t, rng.uniform(0.25, 0.5) * side)
+        size = np.full(t, small * factor ** rng.uniform())
         travel = rng.uniform(0.5, 0.9) * (h if name != 'horizontal' else w)
         if name == 'up':
             ys, xs = cy - travel * progress, np.full(t, cx)
@@ -81,9 +92,7 @@ def _trajectory(rng, name, h, w, t):
             ys, xs = np.full(t, cy), cx + rng.choice((-1.0, 1.0)) * travel * progress
         return ys % h, xs % w, size
     if name in ('grow', 'shrink'):
-        small = rng.uniform(0.15, 0.28) * side
-        large = small * rng.uniform(2.0, 3.0)
-        size = small * (large / small) ** progress
+        size = small * factor ** progress
         if name == 'shrink':
             size = size[::-1]
         return np.full(t, cy), np.full(t, cx), size
