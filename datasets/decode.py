@@ -57,11 +57,13 @@ def resolve_backend(name):
 
 
 def scaled_size(width, height, short_side):
-    """(width, height) with the short side brought down to `short_side`, or None to keep the size."""
+    """(width, height) with the short side brought down to `short_side`, or None to keep the size.
+    The long side is computed as torchvision's Resize does, so its later resize is a no-op."""
     if not short_side or min(width, height) <= short_side:
         return None
-    scale = short_side / min(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    if width <= height:
+        return short_side, int(short_side * height / width)
+    return int(short_side * width / height), short_side
 
 
 def _check_file(path):
