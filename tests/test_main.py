@@ -1,0 +1,118 @@
+"""main.py end to end on generated videos (single process and torchrun/gloo), checkpoints, resume,
+and the engine's distributed and accumulation arithmetic."""
+import json
+import os
+import re
+
+import pytest
+import torch
+
+from tests.runs import run, run_dir, write_config
+from tests.videos import make_dataset
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope='module')
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp('data')
+    # 3 classes x 4 training videos; 5 validation videos (an odd count, for sharding over 2 ranks).
+    train, val, labels = make_dataset(root, num_classes=3, videos_per_class=4, num_frames=10,
+                                      size=(40, 32), val_per_class=2)
+    lines = open(val, newline='').read().splitlines(keepends=True)
+    with open(val, 'w', newline='') as f:
+        f.write(''.join(lines[:5]))
+    return train, val, labels
+
+
+@pytest.fixture(scope='module')
+def trained(dataset, tmp_path_factory):
+    """One 2-epoch single-process training run shared by the tests below."""
+    tmp = tmp_path_factory.mktemp('trained')
+    cfg = write_config(tmp / 'tiny.yaml', *dataset, num_classes=3)
+    _, log = run(['main.py', '--cfg', cfg, '--output', str(tmp / 'out')])
+    return cfg, run_dir(tmp / 'out'), log
+
+
+def accuracy_line(log, desc):
+    m = re.search(desc + r': (\d+) videos x (\d+) views \* Acc@1 ([\d.]+) Acc@5 ([\d.]+) loss ([\d.]+)', log)
+    assert m, log[-3000:]
+    return int(m.group(1)), int(m.group(2)), float(m.group(3)), float(m.group(5))
+
+
+def test_train_writes_checkpoints_config_and_metrics(trained):
+    cfg, out, log = trained
+    assert out.endswith(os.path.join('tiny', 'tiny', 'LR_0.5_EP_2_OPT_sgd_FRAMES_4'))
+    assert sorted(os.listdir(out)) == ['ckpt_epoch_0.pth', 'ckpt_epoch_1.pth', 'config.yaml',
+                                       'log.jsonl', 'log_rank0.txt']
+    ckpt = torch.load(os.path.join(out, 'ckpt_epoch_1.pth'), weights_only=True)
+    assert set(ckpt) == {'model', 'optimizer', 'lr_scheduler', 'scaler', 'epoch', 'max_accuracy', 'config'}
+    assert ckpt['epoch'] == 1 and isinstance(ckpt['config'], str) and 'NUM_CLASSES: 3' in ckpt['config']
+    assert not any(k.startswith('module.') for k in ckpt['model'])
+    records = [json.loads(line) for line in open(os.path.join(out, 'log.jsonl'))]
+    assert [r.get('epoch') for r in records] == [0, 1, None] and records[-1]['final']
+    assert {'train_loss', 'lr', 'val_acc1', 'val_acc5'} <= set(records[0])
+    assert re.search(r'Train: \[1/2\]\[5/6\]\seta .*\slr .*\sloss .*\sgrad_norm .*\smem', log)
+    assert accuracy_line(log, 'Test')[:2] == (5, 1)
+
+
+def test_eval_with_trailing_view_overrides(trained, tmp_path):
+    cfg, out, _ = trained
+    _, log = run(['main.py', '--eval', '--cfg', cfg, '--output', str(tmp_path), '--resume',
+                  os.path.join(out, 'ckpt_epoch_1.pth'), 'TEST.NUM_CLIP', '2', 'TEST.NUM_CROP', '3'])
+    assert '2 clips x 3 crops = 6 views per video' in log
+    assert accuracy_line(log, 'Test')[:2] == (5, 6)
+
+
+def test_torchrun_two_processes_train_and_distributed_eval_matches_single(dataset, trained, tmp_path):
+    cfg, out, _ = trained
+    ckpt = os.path.join(out, 'ckpt_epoch_1.pth')
+    _, single = run(['main.py', '--eval', '--cfg', cfg, '--output', str(tmp_path / 'a'), '--resume', ckpt,
+                     'TEST.NUM_CLIP', '2'])
+    _, dist = run(['main.py', '--eval', '--cfg', cfg, '--output', str(tmp_path / 'b'), '--resume', ckpt,
+                   'TEST.NUM_CLIP', '2'], torchrun=2)
+    videos, views, acc1, loss = accuracy_line(dist, 'Test')
+    assert (videos, views) == (5, 2)  # 5 videos over 2 ranks: 3 + 2, none dropped or repeated
+    assert accuracy_line(single, 'Test') == pytest.approx((videos, views, acc1, loss), abs=1e-4)
+
+    _, log = run(['main.py', '--cfg', cfg, '--output', str(tmp_path / 'c'), '--opts', 'TRAIN.EPOCHS', '1'],
+                 torchrun=2)
+    assert 'world size 2' in log and re.search(r'Train: \[0/1\]\[2/3\]', log)  # 12 clips / (2 x 2)
+    assert os.path.isfile(os.path.join(run_dir(tmp_path / 'c'), 'ckpt_epoch_0.pth'))
+    assert os.path.isfile(os.path.join(run_dir(tmp_path / 'c'), 'log_rank1.txt'))
+
+
+def test_resume_replays_the_epoch_exactly(trained, tmp_path):
+    """Train 2 epochs in one go (the shared run) vs. resume from epoch 0's checkpoint."""
+    cfg, out, _ = trained
+    resumed = tmp_path / 'out'
+    target = os.path.join(run_dir_for(resumed, out))
+    os.makedirs(target)
+    os.link(os.path.join(out, 'ckpt_epoch_0.pth'), os.path.join(target, 'ckpt_epoch_0.pth'))
+    _, log = run(['main.py', '--cfg', cfg, '--output', str(resumed)])
+    assert 'resumed from' in log and 'Train: [0/2]' not in log
+    a = torch.load(os.path.join(out, 'ckpt_epoch_1.pth'), weights_only=True)['model']
+    b = torch.load(os.path.join(target, 'ckpt_epoch_1.pth'), weights_only=True)['model']
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
+
+
+def run_dir_for(new_root, old_run):
+    """The same run folder layout as `old_run` under another --output root."""
+    return os.path.join(str(new_root), *old_run.split(os.sep)[-3:])
+
+
+def test_non_finite_loss_stops_naming_the_step(dataset, tmp_path):
+    cfg = write_config(tmp_path / 'tiny.yaml', *dataset, num_classes=3,
+                       extra={'TRAIN': {'BASE_LR': 1e30, 'WARMUP_EPOCHS': 0, 'CLIP_GRAD': 0.0}})
+    code, log = run(['main.py', '--cfg', cfg, '--output', str(tmp_path / 'out')], check=False)
+    assert code != 0
+    assert re.search(r'NonFiniteLossError: loss is (nan|inf) at epoch 0 step \d+/6', log), log[-2000:]
+    assert not any(name.endswith('.tmp') for name in os.listdir(run_dir(tmp_path / 'out')))
+
+
+def test_eval_refuses_a_checkpoint_for_another_head(trained, tmp_path):
+    cfg, out, _ = trained
+    code, log = run(['main.py', '--eval', '--cfg', cfg, '--output', str(tmp_path), '--resume',
+                     os.path.join(out, 'ckpt_epoch_1.pth'), 'MODEL.NUM_CLASSES', '4'], check=False)
+    assert code != 0 and 'head.weight: checkpoint (3, 64) vs model (4, 64)' in log
