@@ -22,8 +22,10 @@ def decode_side(config, train, num_crop=1):
 
 
 def normalize(clip):
-    """uint8 -> float32 normalised with ImageNet mean/std (0-255: mean 123.675.., std 58.395..)."""
-    return F.normalize(F.to_dtype(clip, torch.float32, scale=True), IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
+    """uint8 -> float32 normalised with ImageNet mean/std (0-255: mean 123.675.., std 58.395..).
+    Made contiguous first: decoded frames are channels-last views, slow for element-wise ops."""
+    clip = F.to_dtype(clip.contiguous(), torch.float32, scale=True)
+    return F.normalize(clip, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
 
 
 def train_transform(config):
