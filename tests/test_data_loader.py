@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 import torch.distributed as dist
-from torch.utils.data import DistributedSampler, RandomSampler
+from torch.utils.data import DistributedSampler
 
 import datasets
 import datasets.decode as decode
@@ -37,7 +37,13 @@ def config_for(tiny, **overrides):
 def test_train_and_val_loaders(tiny, backend):
     config = config_for(tiny, DATA__DECODER=backend, TEST__NUM_CLIP=2, TEST__NUM_CROP=3)
     dataset_train, dataset_val, loader_train, loader_val = build_dataloader(config)
-    assert isinstance(loader_train.sampler, RandomSampler) and loader_train.drop_last
+    sampler = loader_train.sampler
+    assert isinstance(sampler, DistributedSampler) and sampler.num_replicas == 1 and loader_train.drop_last
+    sampler.set_epoch(3)
+    order = list(sampler)
+    assert sorted(order) == list(range(6)) and order == list(sampler)  # the epoch fixes the order
+    sampler.set_epoch(4)
+    assert list(sampler) != order
     assert len(dataset_train) == len(dataset_val) == 6
     batches = list(loader_train)
     assert len(batches) == 3
