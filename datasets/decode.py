@@ -39,10 +39,11 @@ class VideoDecodeError(RuntimeError):
         self.reason = reason
 
 
-def _log_once(key, message, *args):
+def _log_once(key, message, *args, log=logger):
+    """Warn once per process for `key` (a loader worker is a process: once per worker)."""
     if key not in _logged:
         _logged.add(key)
-        logger.warning(message, *args)
+        log.warning(message, *args)
 
 
 def resolve_backend(name):

@@ -48,7 +48,8 @@ class _VideoDataset(Dataset):
                     raise
                 tried.append(err.path)
                 self.bad.add(index)
-                _log_once(('skip', err.path), 'skipping a bad video (DATA.SKIP_BAD_VIDEOS): %s', err)
+                _log_once(('skip', err.path), 'skipping a bad video (DATA.SKIP_BAD_VIDEOS): %s', err,
+                          log=logger)
                 index = self._replacement()
         raise RuntimeError(f'{len(tried)} videos in a row failed to decode under DATA.SKIP_BAD_VIDEOS '
                            f'(is DATA.ROOT right?): {tried}')

@@ -149,6 +149,7 @@ def test_bad_videos_are_skipped_and_logged_once(with_bad, caplog):
             batches = list(loader)
             assert [clips.shape[0] for clips, _ in batches] == [4, 4]
     skipped = [r.getMessage() for r in caplog.records if 'skipping a bad video' in r.getMessage()]
+    assert {r.name for r in caplog.records if 'skipping' in r.getMessage()} == {'datasets.video_dataset'}
     assert sorted(m.split(': ', 1)[1].split(':')[0] for m in skipped) == sorted(bad)
 
 
