@@ -118,10 +118,15 @@ def evaluate(model, loader, num_videos, num_classes, *, device, amp_dtype=None, 
     scores = torch.zeros(num_videos, num_classes, device=device, dtype=torch.float64)
     views_seen = torch.zeros(num_videos, device=device, dtype=torch.float64)
     labels = torch.zeros(num_videos, device=device, dtype=torch.float64)
-    num_views = None
+    undecodable = torch.zeros(1, device=device, dtype=torch.float64)
     for views, target, index in loader:
+        keep = index >= 0  # -1: a video that failed to decode under DATA.SKIP_BAD_VIDEOS
+        if not keep.all():
+            undecodable += (~keep).sum().item()
+            views, target, index = views[keep], target[keep], index[keep]
+            if not len(index):
+                continue
         B, V = views.shape[:2]
-        num_views = V
         flat = views.to(device, non_blocking=True).flatten(0, 1)
         probs = []
         for chunk in flat.split(chunk_size):
@@ -132,15 +137,21 @@ def evaluate(model, loader, num_videos, num_classes, *, device, amp_dtype=None, 
         scores.index_add_(0, index, probs.sum(1).double())
         views_seen.index_add_(0, index, torch.full((B,), float(V), device=device, dtype=torch.float64))
         labels.index_add_(0, index, target.to(device).double())
-    for t in (scores, views_seen, labels):
+    for t in (scores, views_seen, labels, undecodable):
         all_reduce_sum(t)
 
     num_views = int(views_seen.max().item()) if num_videos else 0
-    bad = (views_seen != num_views).nonzero().flatten().tolist()
-    if bad:
+    seen = views_seen > 0
+    bad = (seen & (views_seen != num_views)).nonzero().flatten().tolist()
+    left_out = num_videos - int(seen.sum())
+    if bad or left_out != int(undecodable.item()):
         raise RuntimeError(f'{desc}: {len(bad)} of {num_videos} videos did not get exactly '
-                           f'{num_views} views (e.g. indices {bad[:5]}); the validation sharding is wrong')
-    labels = labels.long()
+                           f'{num_views} views (e.g. indices {bad[:5]}) or were never seen; the '
+                           'validation sharding is wrong')
+    if left_out and logger:
+        logger.warning(f'{desc}: {left_out} of {num_videos} videos could not be decoded and are left out')
+    scores, labels = scores[seen], labels[seen].long()
+    num_videos -= left_out
     mean_probs = scores / num_views
     top5 = mean_probs.topk(min(5, num_classes), dim=1).indices
     correct = top5 == labels[:, None]

@@ -84,6 +84,20 @@ class TestClips(_VideoDataset):
         super().__init__(samples, num_frames, backend, short_side, skip_bad)
         self.input_size, self.num_clip, self.num_crop = input_size, num_clip, num_crop
 
+    def __getitem__(self, index):
+        """A bad video under DATA.SKIP_BAD_VIDEOS comes back with index -1, so evaluation leaves it
+        out (and says how many) instead of scoring another video in its place."""
+        try:
+            return self.load(index)
+        except VideoDecodeError as err:
+            if not self.skip_bad:
+                raise
+            _log_once(('skip', err.path), 'leaving a bad video out of evaluation (DATA.SKIP_BAD_VIDEOS): %s',
+                      err, log=logger)
+            size = self.input_size
+            views = torch.zeros(self.num_clip * self.num_crop, self.num_frames, 3, size, size)
+            return views, self.samples[index][1], -1
+
     def load(self, index):
         path, label = self.samples[index]
         views = test_views(path, self.num_frames, self.num_clip, self.num_crop, self.input_size,

@@ -1,5 +1,6 @@
 """Helpers for end-to-end tests: a tiny config file over a generated dataset, and running the
 project's commands in a subprocess the way a user types them."""
+import copy
 import glob
 import os
 import subprocess
@@ -20,12 +21,12 @@ def write_config(path, train_csv, val_csv, label_csv, num_classes, extra=None):
         'DATA': {'DATASET': 'tiny', 'ROOT': os.path.dirname(train_csv), 'TRAIN_FILE': train_csv,
                  'VAL_FILE': val_csv, 'LABEL_LIST': label_csv, 'BATCH_SIZE': 2, 'NUM_FRAMES': 4,
                  'INPUT_SIZE': 32, 'NUM_WORKERS': 0, 'DECODER': 'pyav'},
-        'MODEL': dict(TINY_MODEL, NUM_CLASSES=num_classes),
+        'MODEL': dict(copy.deepcopy(TINY_MODEL), NUM_CLASSES=num_classes),
         'TRAIN': {'EPOCHS': 2, 'WARMUP_EPOCHS': 1, 'BASE_LR': 0.5, 'OPTIMIZER': {'NAME': 'sgd'}},
         'AUG': {'MIXUP': 0.0, 'CUTMIX': 0.0},
         'AMP_OPT_LEVEL': 'O0', 'PRINT_FREQ': 2, 'SAVE_FREQ': 1,
     }
-    _deep_update(cfg, extra or {})
+    _deep_update(cfg, copy.deepcopy(extra or {}))
     with open(path, 'w') as f:
         yaml.safe_dump(cfg, f)
     return str(path)

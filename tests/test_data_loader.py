@@ -198,3 +198,21 @@ def test_public_names():
     for name in ('build_dataloader', 'build_val_loader', 'build_mixup', 'load_test_clip', 'read_annotations',
                  'read_label_list', 'decode_frames', 'count_frames', 'VideoDecodeError', 'AnnotationError'):
         assert hasattr(datasets, name), name
+
+
+def test_a_bad_validation_video_is_marked_not_replaced(tmp_path):
+    """Under SKIP_BAD_VIDEOS a corrupt validation video comes back with index -1 (left out of the
+    scores), never as another video's views; without the flag it is an error naming the file."""
+    root = tmp_path / 'd'
+    train, val, labels = make_dataset(root, num_classes=2, videos_per_class=2)
+    bad = open(val, newline='').read().splitlines()[0].split(',')[0]
+    with open(os.path.join(root, bad), 'w') as f:
+        f.write('not a video')
+    dataset, _ = build_val_loader(data_config(train, val, labels, num_classes=2, root=root), 1, 1)
+    with pytest.raises(VideoDecodeError, match=os.path.basename(bad)):
+        dataset[0]
+    config = data_config(train, val, labels, num_classes=2, root=root, DATA__SKIP_BAD_VIDEOS=True)
+    dataset, _ = build_val_loader(config, 2, 1)
+    views, label, index = dataset[0]
+    assert index == -1 and views.shape[0] == 2 and label == 0
+    assert dataset[1][2] == 1

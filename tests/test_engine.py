@@ -152,3 +152,25 @@ def test_bare_and_wrapped_state_dicts_load(tmp_path):
         model = VideoFocalNet(img_size=32, num_classes=3, embed_dim=8, depths=[1, 1, 1, 1], num_frames=2)
         load_model_weights(model, str(tmp_path / f'{i}.pth'))
         assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values()))
+
+
+def test_evaluate_leaves_out_undecodable_videos_and_says_so(caplog):
+    """Index -1 marks a video that failed to decode under DATA.SKIP_BAD_VIDEOS."""
+    import logging
+
+    class Lookup(nn.Module):
+        def forward(self, clips):
+            return clips[:, 0, :, 0, 0]
+
+    views = torch.zeros(2, 1, 1, 3, 1, 1)
+    views[0, 0, 0, :, 0, 0] = torch.tensor([0, 5.0, 0])
+    logger = logging.getLogger('eval-test')
+    with caplog.at_level(logging.WARNING, logger='eval-test'):
+        stats = evaluate(Lookup(), [(views, torch.tensor([1, 0]), torch.tensor([0, -1]))], num_videos=2,
+                         num_classes=3, device=torch.device('cpu'), logger=logger)
+    assert stats['num_videos'] == 1 and stats['acc1'] == 100.0
+    assert '1 of 2 videos could not be decoded and are left out' in caplog.text
+    # A video that is neither scored nor reported undecodable is a sharding error.
+    with pytest.raises(RuntimeError, match='never seen'):
+        evaluate(Lookup(), [(views[:1], torch.tensor([1]), torch.tensor([0]))], num_videos=2,
+                 num_classes=3, device=torch.device('cpu'))
