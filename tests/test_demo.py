@@ -1,0 +1,44 @@
+"""The README's two commands: the test command is what CI runs, and the demo command runs here in
+a reduced form (few clips, one epoch) through generate -> teacher -> student -> KD -> table + plot."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def readme_commands():
+    text = open(os.path.join(ROOT, 'README.md')).read()
+    block = re.search(r'```bash\n(.*?)```', text, re.S).group(1)
+    return [line.split('#')[0].strip() for line in block.strip().splitlines()]
+
+
+def test_readme_opens_with_demo_and_test_commands_and_ci_runs_the_test_one():
+    demo, tests = readme_commands()
+    assert demo == 'bash scripts/demo.sh'
+    assert tests in open(os.path.join(ROOT, '.ci', 'run')).read()
+
+
+@pytest.mark.slow
+def test_reduced_demo_runs_end_to_end(tmp_path):
+    env = dict(os.environ, PY=sys.executable, DEMO_DATA=str(tmp_path / 'data'), DEMO_OUT=str(tmp_path / 'out'),
+               DEMO_CLIPS='4', DEMO_VAL='2', DEMO_EPOCHS='1', OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
+    demo = readme_commands()[0].split()
+    proc = subprocess.run(demo, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    for step in ('generating the demo data', '1/3 teacher', '2/3 student alone', '3/3 distilled student'):
+        assert step in out
+    assert re.search(r'teacher top-1 [\d.]+%', out)
+    rows = re.findall(r'^\| (teacher|student|distilled) +\| +([\d.]+)M \| +([\d.]+) \| +([\d.]+) \| +([\d.]+) \| +6 \|$',
+                      out, re.M)
+    assert [r[0] for r in rows] == ['teacher', 'student', 'distilled']
+    params = {r[0]: float(r[1]) for r in rows}
+    assert params['teacher'] > params['student'] == params['distilled']
+    assert open(tmp_path / 'out' / 'summary.md').read().count('\n') == 5
+    with Image.open(tmp_path / 'out' / 'curves.png') as img:
+        assert img.width > 400 and img.height > 300

@@ -1,0 +1,53 @@
+"""A results table from training runs: model, params, GFLOPs, top-1, top-5 of the final evaluation.
+
+    python -m utils.summary teacher=output/demo/demo/teacher/RUN student=... distilled=...
+"""
+import argparse
+import json
+import os
+
+from config import load_config_file
+from models import build_model
+
+
+def final_record(run_dir):
+    """The last `"final": true` line of the run's log.jsonl (its multi-view test)."""
+    path = os.path.join(run_dir, 'log.jsonl')
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{path}: no log.jsonl; is {run_dir} a finished run folder?')
+    finals = [json.loads(line) for line in open(path) if '"final": true' in line]
+    if not finals:
+        raise ValueError(f'{path}: no final evaluation recorded (did the run finish?)')
+    return finals[-1]
+
+
+def summarize(runs):
+    """Rows (name, params M, GFLOPs, top-1, top-5, views) for {name: run_dir}."""
+    from get_flops import count
+    rows = []
+    for name, run_dir in runs.items():
+        config = load_config_file(os.path.join(run_dir, 'config.yaml'))
+        params, gflops, _ = count(build_model(config), config.DATA.NUM_FRAMES, config.DATA.INPUT_SIZE)
+        rec = final_record(run_dir)
+        rows.append((name, params / 1e6, gflops, rec['test_acc1'], rec['test_acc5'], rec['test_num_views']))
+    return rows
+
+
+def format_table(rows):
+    lines = [f'| {"model":<12} | {"params":>8} | {"GFLOPs":>7} | {"top-1":>6} | {"top-5":>6} | views |',
+             f'|{"-" * 14}|{"-" * 10}|{"-" * 9}|{"-" * 8}|{"-" * 8}|-------|']
+    for name, params, gflops, acc1, acc5, views in rows:
+        lines.append(f'| {name:<12} | {params:7.3f}M | {gflops:7.3f} | {acc1:6.1f} | {acc5:6.1f} | {views:>5} |')
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('runs', nargs='+', metavar='NAME=RUN_DIR')
+    args = parser.parse_args(argv)
+    runs = dict(item.split('=', 1) for item in args.runs)
+    print(format_table(summarize(runs)))
+
+
+if __name__ == '__main__':
+    main()
