@@ -100,7 +100,8 @@ def video_from_csv(config, csv_path, row):
 
 
 def visualize(config, checkpoint, video, out_prefix, alpha=0.5, frame_ms=250, model=None):
-    """Write OUT_PREFIX.gif and OUT_PREFIX.png; returns their paths and the clip's class scores."""
+    """Write OUT_PREFIX.gif and OUT_PREFIX.png; returns their paths and the clip's class
+    probabilities. `model`: an already loaded model (then `checkpoint` is not read)."""
     model = load_model(config, checkpoint) if model is None else model
     clip, display = load_test_clip(config, video, num_clip=1, num_crop=1)
     logits, maps = modulation_maps(model, clip[0])
@@ -123,7 +124,8 @@ def _class_names(config):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], epilog=__doc__.split('\n\n')[2],
+    parts = __doc__.split('\n\n')
+    parser = argparse.ArgumentParser(description=parts[0], epilog=parts[2],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--cfg', required=True, help='model/data config (YAML)')
     parser.add_argument('--checkpoint', required=True, help="checkpoint: {'model': state_dict} or a state dict")

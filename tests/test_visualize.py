@@ -106,11 +106,13 @@ def test_maps_are_the_channel_mean_of_the_spatial_modulator(setup):
     assert _hooks(model) == [0] * 8
 
 
+@pytest.mark.slow
 def test_command_line_from_a_csv_row(setup, tmp_path):
     out = tmp_path / 'vis' / 'row3'
     result = subprocess.run(
         [sys.executable, 'visualize.py', '--cfg', setup['cfg'], '--checkpoint', setup['ckpt'],
-         '--csv', setup['paths']['val_file'], '--row', '3', '--out', str(out), '--opts', 'DATA.DECODER', 'pyav'],
+         '--csv', setup['paths']['val_file'], '--row', '3', '--out', str(out),
+         '--opts', 'DATA.DECODER', 'pyav'],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert 'grow_00000.mp4' in result.stdout  # row 3 of val.csv: the grow clip
