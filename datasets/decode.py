@@ -256,6 +256,9 @@ def _decord_read(path, sample, short_side):
         batch = reader.get_batch(unique).asnumpy()
     except Exception as err:
         raise _Failure(f'decord: get_batch failed ({str(err).splitlines()[0][:200]})') from None
+    if batch.ndim != 4 or batch.shape[-1] != 3:
+        # decord 0.6 misreads some frame widths (e.g. 16, 24, 48, 72) as 4 or 6 channels.
+        raise _Failure(f'decord: frames of shape {tuple(batch.shape)} instead of (N, H, W, 3)')
     position = {index: k for k, index in enumerate(unique)}
     return batch[[position[i] for i in indices]], indices
 

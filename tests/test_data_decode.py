@@ -178,3 +178,15 @@ def test_unknown_decoder_is_an_error():
         decode.resolve_backend('opencv')
     with pytest.raises(ValueError, match='non-negative'):
         decode_frames(os.devnull, [-1])
+
+
+def test_decord_misread_width_falls_back_to_pyav(tmp_path):
+    """decord 0.6 returns 4- or 6-channel frames for some widths; we must not pass them on."""
+    import numpy as np
+    from tests.videos import write_video
+    frames = np.random.default_rng(0).integers(0, 255, (6, 32, 48, 3), dtype=np.uint8)
+    path = str(tmp_path / 'w48.mp4')
+    write_video(path, frames, lossless=True)
+    for backend in BACKENDS:
+        out = decode.decode_frames(path, [0, 3, 5], backend=backend)
+        assert out.shape == (3, 3, 32, 48) and out.dtype == torch.uint8
