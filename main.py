@@ -133,6 +133,8 @@ def _run(config, build_criterion, rank, world_size, device, logger):
         resume = latest
     if resume:
         start_epoch, max_accuracy = resume_training(resume, model, optimizer, lr_scheduler, scaler, logger)
+        if config.TRAIN.PRETRAINED_PATH:
+            logger.info('TRAIN.PRETRAINED_PATH is not loaded: the resumed checkpoint has the weights')
     elif config.TRAIN.PRETRAINED_PATH:
         from models.pretrained import load_pretrained
         load_pretrained(model, config.TRAIN.PRETRAINED_PATH, logger)
