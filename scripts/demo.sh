@@ -15,10 +15,10 @@ DATA=${DEMO_DATA:-data/demo}
 OUT=${DEMO_OUT:-output/demo}
 CLIPS=${DEMO_CLIPS:-120}
 VAL=${DEMO_VAL:-24}
-EPOCHS=${DEMO_EPOCHS:-8}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 data_opts=(DATA.ROOT "$DATA" DATA.TRAIN_FILE "$DATA/train.csv" DATA.VAL_FILE "$DATA/val.csv"
-           DATA.LABEL_LIST "$DATA/labels.csv" TRAIN.EPOCHS "$EPOCHS")
+           DATA.LABEL_LIST "$DATA/labels.csv")
+[ -z "${DEMO_EPOCHS:-}" ] || data_opts+=(TRAIN.EPOCHS "$DEMO_EPOCHS")
 start=$(date +%s)
 
 if [ ! -f "$DATA/train.csv" ]; then
@@ -28,15 +28,15 @@ fi
 run_dir() { ls -d "$OUT"/demo/"$1"/*/ | head -n 1; }
 
 echo "== 1/3 teacher (main.py)"
-$PY main.py --cfg configs/demo/teacher.yaml --output "$OUT" "${data_opts[@]}" | grep -E "parameters|Val:|Test:"
+$PY main.py --cfg configs/demo/teacher.yaml --output "$OUT" "${data_opts[@]}" | grep -E "parameters|Acc@1" | sed "s/^.*INFO //"
 teacher_ckpt=$(ls "$(run_dir teacher)"ckpt_epoch_*.pth | sort -V | tail -n 1)
 
 echo "== 2/3 student alone (main.py)"
-$PY main.py --cfg configs/demo/student.yaml --output "$OUT" "${data_opts[@]}" | grep -E "parameters|Val:|Test:"
+$PY main.py --cfg configs/demo/student.yaml --output "$OUT" "${data_opts[@]}" | grep -E "parameters|Acc@1" | sed "s/^.*INFO //"
 
 echo "== 3/3 distilled student (main_KD.py, teacher $teacher_ckpt)"
 $PY main_KD.py --cfg configs/demo/student_kd.yaml --output "$OUT" "${data_opts[@]}" \
-    TEACHER_MODEL.PRETRAINED_PATH "$teacher_ckpt" | grep -E "parameters|teacher top-1|Val:|Test:"
+    TEACHER_MODEL.PRETRAINED_PATH "$teacher_ckpt" | grep -E "parameters|teacher top-1|Acc@1" | sed "s/^.*INFO //"
 
 echo "== results (2 clips x 3 crops per video; chance is 20%)"
 $PY -m utils.summary teacher="$(run_dir teacher)" student="$(run_dir student)" distilled="$(run_dir distilled)" \
