@@ -264,6 +264,11 @@ def _merge_dict(cfg, data, source, prefix=''):
             value = tuple(value)
         if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if isinstance(old, float) and isinstance(value, str):
+            try:
+                value = float(value)  # YAML 1.1 reads `1e-4` (no dot) as a string
+            except ValueError:
+                pass
         if old is not None and value is not None and not isinstance(value, type(old)):
             raise ConfigError(f'{source}: {path} expects {type(old).__name__}, got {value!r}')
         node[leaf] = value

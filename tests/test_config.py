@@ -74,6 +74,13 @@ def test_wrong_type_names_the_key(tmp_path):
         load_config_file(str(bad))
 
 
+def test_scientific_notation_without_a_dot_is_a_float(tmp_path):
+    path = tmp_path / 'sci.yaml'
+    path.write_text('TRAIN:\n  WEIGHT_DECAY: 1e-4\n  BASE_LR: 5e-3\n')
+    cfg = load_config_file(str(path))
+    assert (cfg.TRAIN.WEIGHT_DECAY, cfg.TRAIN.BASE_LR) == (1e-4, 5e-3)
+
+
 def test_odd_override_list_is_an_error():
     with pytest.raises(ConfigError, match='KEY VALUE pairs'):
         parse('--cfg', 'configs/ucf101/VFL-Net.yaml', 'TEST.NUM_CLIP')
