@@ -1,5 +1,6 @@
 """Datasets over an annotation list: one augmented clip per video for training, all test views of a
-video (with its index) for evaluation. Bad files raise, or are replaced under DATA.SKIP_BAD_VIDEOS."""
+video (with its index) for evaluation. Bad files raise; under DATA.SKIP_BAD_VIDEOS a training clip is
+replaced by another video and a validation video is marked (index -1) for evaluation to leave out."""
 import logging
 
 import torch
