@@ -226,19 +226,30 @@ def _all_keys(node, prefix=''):
     return keys
 
 
+def _coerce(old, value):
+    """Numbers a float key should take: `KD.TEMPERATURE 10` is 10.0, and YAML 1.1 reads `1e-4`
+    (no dot) as a string."""
+    if isinstance(old, float) and not isinstance(value, bool):
+        if isinstance(value, int):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    return value
+
+
 def _merge_pairs(cfg, pairs, source):
     if len(pairs) % 2:
         raise ConfigError(f'{source}: overrides must be KEY VALUE pairs, got an odd list: {pairs}')
     canonical = []
     for key, value in zip(pairs[0::2], pairs[1::2]):
         key = _resolve_key(cfg, key, source)
-        value = CN._decode_cfg_value(value)
         old = cfg
         for part in key.split('.'):
             old = old[part]
-        if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)  # `KD.TEMPERATURE 10` means 10.0
-        canonical += [key, value]
+        canonical += [key, _coerce(old, CN._decode_cfg_value(value))]
     try:
         cfg.merge_from_list(canonical)
     except (ValueError, AssertionError, KeyError) as err:
@@ -262,13 +273,7 @@ def _merge_dict(cfg, data, source, prefix=''):
             raise ConfigError(f'{source}: {path} is a group, got a value {value!r}')
         if isinstance(value, list) and isinstance(old, tuple):
             value = tuple(value)
-        if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(old, float) and isinstance(value, str):
-            try:
-                value = float(value)  # YAML 1.1 reads `1e-4` (no dot) as a string
-            except ValueError:
-                pass
+        value = _coerce(old, value)
         if old is not None and value is not None and not isinstance(value, type(old)):
             raise ConfigError(f'{source}: {path} expects {type(old).__name__}, got {value!r}')
         node[leaf] = value

@@ -84,8 +84,12 @@ def _run(config, build_criterion, rank, world_size, device, logger):
     n_params = sum(p.numel() for p in model.parameters())
     logger.info(f'{config.MODEL.TYPE} ({config.MODEL.NAME}): {n_params / 1e6:.2f}M parameters')
 
+    val_loaders = {}  # (num_clip, num_crop) -> (dataset, loader), built once, reused every epoch
+
     def run_eval(net, num_clip, num_crop, desc):
-        dataset, loader = build_val_loader(config, num_clip, num_crop)
+        if (num_clip, num_crop) not in val_loaders:
+            val_loaders[num_clip, num_crop] = build_val_loader(config, num_clip, num_crop)
+        dataset, loader = val_loaders[num_clip, num_crop]
         logger.info(f'{desc}: {len(dataset)} videos, {num_clip} clips x {num_crop} crops '
                     f'= {num_clip * num_crop} views per video')
         return evaluate(net, loader, len(dataset), config.MODEL.NUM_CLASSES, device=device,
@@ -101,7 +105,8 @@ def _run(config, build_criterion, rank, world_size, device, logger):
             {'final': True, 'checkpoint': config.MODEL.RESUME, **{f'test_{k}': v for k, v in stats.items()}})
         return stats
 
-    dataset_train, _, loader_train, _ = build_dataloader(config)
+    dataset_train, dataset_test, loader_train, loader_test = build_dataloader(config)
+    val_loaders[config.TEST.NUM_CLIP, config.TEST.NUM_CROP] = (dataset_test, loader_test)
     mixup_fn = build_mixup(config)
     accum = config.TRAIN.ACCUMULATION_STEPS
     steps_per_epoch = len(loader_train) // accum

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from timm.layers import trunc_normal_
 
-from utils.checkpoint import CheckpointError, model_state, read_checkpoint
+from utils.checkpoint import CheckpointError, model_state, read_checkpoint, unwrap
 
 TEMPORAL_PARTS = ('f_temporal', 'h_temporal', 'focal_layers_temporal')
 HEAD_KEYS = ('head.weight', 'head.bias')
@@ -186,12 +186,6 @@ class Conversion:
         return '\n'.join(lines)
 
 
-def _bare(model):
-    """The model under DDP (`module`) and torch.compile (`_orig_mod`) wrappers."""
-    model = getattr(model, 'module', model)
-    return getattr(model, '_orig_mod', model)
-
-
 def _new_head(ref):
     """Truncated normal (std 0.02) weight, zero bias, as VideoFocalNet initialises its head."""
     if ref.dim() == 1:
@@ -218,7 +212,7 @@ def convert_to_video(state_dict, model, require_head=False, source='<state dict>
     head is re-initialised unless the source is a video checkpoint with a head of the model's size
     (`require_head=True` makes any other case an error, e.g. for a frozen teacher).
     """
-    model = _bare(model)
+    model = unwrap(model)
     try:
         layout = detect_layout(state_dict)
         if layout == 'timm':
@@ -299,7 +293,7 @@ def load_pretrained(model, path, logger=None, require_head=False, trusted=False)
 
     Logs what was loaded, what stayed at initialisation and why; returns the Conversion.
     """
-    model = _bare(model)
+    model = unwrap(model)
     conv = convert_to_video(read_state_dict(path, trusted=trusted), model,
                             require_head=require_head, source=path)
     model.load_state_dict(conv.state_dict, strict=True)
