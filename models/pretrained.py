@@ -147,8 +147,8 @@ def _hints(unexpected, missing, mismatched):
     if any('.modulation.ln.' in k for k in unexpected + missing):
         hints.append('post-norm in the modulation differs: MODEL.FOCAL.USE_POSTLN_IN_MODULATION')
     if STEM_KEY in mismatched:
-        hints.append('stem differs: MODEL.FOCAL.EMBED_DIM, PATCH_SIZE, USE_CONV_EMBED or '
-                     'MODEL.TUBELET_SIZE')
+        hints.append('stem differs: another width (MODEL.TYPE, or FOCAL.EMBED_DIM of videofocalnet_custom), '
+                     'MODEL.FOCAL.PATCH_SIZE, USE_CONV_EMBED or MODEL.TUBELET_SIZE')
     if unexpected and all(is_temporal(k) for k in unexpected):
         hints.append('the temporal branch does not fit (focal levels or windows differ)')
     return hints
