@@ -45,7 +45,8 @@ _C.DATA.SKIP_BAD_VIDEOS = False
 # Model (the network being trained: the student in distillation)
 # ----------------------------------------------------------------------------------------------
 _C.MODEL = CN()
-# Registry entry (timm register_model): videofocalnet_{nano,tiny,small,base}.
+# Registry entry (timm register_model): videofocalnet_{nano,tiny,small,base}, which fix depth and
+# width, or videofocalnet_custom, which takes them from FOCAL.EMBED_DIM / FOCAL.DEPTHS.
 _C.MODEL.TYPE = 'videofocalnet_tiny'
 # Name used in the output folder, e.g. 'VFL-Net' or 'video-focalnet_base'.
 _C.MODEL.NAME = 'video-focalnet_tiny'
@@ -60,8 +61,10 @@ _C.MODEL.RESUME = ''
 _C.MODEL.FOCAL = CN()
 _C.MODEL.FOCAL.PATCH_SIZE = 4
 _C.MODEL.FOCAL.IN_CHANS = 3
-_C.MODEL.FOCAL.EMBED_DIM = 96
-_C.MODEL.FOCAL.DEPTHS = [2, 2, 6, 2]
+# Width and blocks per stage: None = the TYPE's (models/registry.py owns them); a value that
+# contradicts a zoo TYPE is an error. Required for videofocalnet_custom.
+_C.MODEL.FOCAL.EMBED_DIM = None
+_C.MODEL.FOCAL.DEPTHS = None
 _C.MODEL.FOCAL.MLP_RATIO = 4.0
 _C.MODEL.FOCAL.PATCH_NORM = True
 # Focal levels and base window per stage: level k uses kernel 2k + window.
@@ -86,8 +89,6 @@ _C.TEACHER_MODEL.TUBELET_SIZE = 1
 # Checkpoint of a teacher trained on the same dataset (required by main_KD.py).
 _C.TEACHER_MODEL.PRETRAINED_PATH = ''
 _C.TEACHER_MODEL.FOCAL = _C.MODEL.FOCAL.clone()
-_C.TEACHER_MODEL.FOCAL.EMBED_DIM = 128
-_C.TEACHER_MODEL.FOCAL.DEPTHS = [2, 2, 18, 2]
 
 # ----------------------------------------------------------------------------------------------
 # Training
@@ -96,7 +97,9 @@ _C.TRAIN = CN()
 _C.TRAIN.START_EPOCH = 0
 _C.TRAIN.EPOCHS = 120
 _C.TRAIN.WARMUP_EPOCHS = 20
-_C.TRAIN.WEIGHT_DECAY = 1e-4
+# None in effect in the paper: the published code's no_weight_decay_keywords() returned {''}, which
+# matches every parameter name. When > 0, norms, biases and other 1-D parameters are not decayed.
+_C.TRAIN.WEIGHT_DECAY = 0.0
 # Learning rates for a total batch of 512; scaled linearly by batch * world_size * accumulation / 512.
 _C.TRAIN.BASE_LR = 0.1
 _C.TRAIN.WARMUP_LR = 1e-3
@@ -109,11 +112,16 @@ _C.TRAIN.AUTO_RESUME = True
 _C.TRAIN.ACCUMULATION_STEPS = 1
 # Gradient checkpointing of the blocks (saves memory, costs a second forward).
 _C.TRAIN.USE_CHECKPOINT = False
-# ImageNet-1K FocalNet weights to start from (official or timm layout); '' = random init.
+# ImageNet-1K FocalNet weights to start from (official or timm layout, docs/pretrained.md);
+# '' = random initialisation. A path that does not exist stops training at start-up.
 _C.TRAIN.PRETRAINED_PATH = ''
+# 'exact': the file must have the model's blocks; 'truncate': a deeper file loads its first blocks of
+# each stage and the extra blocks are dropped (logged), as VFL-Net starts from focalnet_tiny_srf.
+_C.TRAIN.PRETRAINED_DEPTH = 'exact'
 
 _C.TRAIN.LR_SCHEDULER = CN()
-# 'cosine', 'step' or 'linear', all stepped per iteration with linear warm-up.
+# 'cosine', 'step' or 'linear', all stepped per iteration over all epochs, with a linear warm-up
+# that overlaps the start of the decay (timm warmup_prefix off, as the published code).
 _C.TRAIN.LR_SCHEDULER.NAME = 'cosine'
 # Step schedule: decay every DECAY_EPOCHS by DECAY_RATE.
 _C.TRAIN.LR_SCHEDULER.DECAY_EPOCHS = 30
@@ -133,11 +141,11 @@ _C.AUG = CN()
 # Kept from the paper's config; sampling is segment based (one frame per NUM_FRAMES segment).
 _C.AUG.FRAME_INTERVAL = 4
 # Random resized crop: area fraction and aspect-ratio range.
-_C.AUG.CROP_SCALE = (0.25, 1.0)
+_C.AUG.CROP_SCALE = (0.08, 1.0)
 _C.AUG.CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
 _C.AUG.FLIP_PROB = 0.5
-# Colour jitter strength (brightness, contrast, saturation; hue is a quarter of it) and probability.
-_C.AUG.COLOR_JITTER = 0.4
+# Colour jitter (brightness, contrast, saturation, hue), applied with COLOR_JITTER_PROB.
+_C.AUG.COLOR_JITTER = (0.4, 0.4, 0.2, 0.1)
 _C.AUG.COLOR_JITTER_PROB = 0.8
 _C.AUG.GRAY_SCALE = 0.2
 # Mixup alpha, CutMix alpha (0 disables each), probability of mixing a batch, probability of
@@ -164,7 +172,7 @@ _C.TEST.EVAL_FREQ = 1
 # Distillation (main_KD.py): alpha * T^2 * KL(teacher || student) + (1 - alpha) * CE
 # ----------------------------------------------------------------------------------------------
 _C.KD = CN()
-_C.KD.ALPHA = 0.3
+_C.KD.ALPHA = 0.2
 # Accepted because the published scripts pass them; the paper's loss has no such terms.
 _C.KD.BETA = 0.0
 _C.KD.GAMMA = 0.0
@@ -275,7 +283,8 @@ def _merge_dict(cfg, data, source, prefix=''):
             value = tuple(value)
         value = _coerce(old, value)
         if old is not None and value is not None and not isinstance(value, type(old)):
-            raise ConfigError(f'{source}: {path} expects {type(old).__name__}, got {value!r}')
+            raise ConfigError(f'{source}: {path} expects {type(old).__name__} like the default '
+                              f'{old!r}, got {value!r}')
         node[leaf] = value
 
 
@@ -330,10 +339,22 @@ def update_config(config, args):
         raise ConfigError(f"AMP_OPT_LEVEL must be O0, O1 or O2, got '{config.AMP_OPT_LEVEL}'")
     if config.TEST.NUM_CROP not in (1, 3):
         raise ConfigError(f'TEST.NUM_CROP must be 1 or 3, got {config.TEST.NUM_CROP}')
+    check_recipe_keys(config)
     config.LOCAL_RANK = int(os.environ.get('LOCAL_RANK', 0))
     config.OUTPUT = output_dir(config)
     config.freeze()
     return config
+
+
+def check_recipe_keys(config):
+    """Values whose shape changed: an old config gets a message saying what to write instead."""
+    jitter = config.AUG.COLOR_JITTER
+    if not isinstance(jitter, (list, tuple)) or len(jitter) != 4:
+        raise ConfigError(f'AUG.COLOR_JITTER must be 4 numbers (brightness, contrast, saturation, hue), '
+                          f'e.g. [0.4, 0.4, 0.2, 0.1] (the recipe); got {jitter!r}')
+    if config.TRAIN.PRETRAINED_DEPTH not in ('exact', 'truncate'):
+        raise ConfigError(f"TRAIN.PRETRAINED_DEPTH must be 'exact' or 'truncate', "
+                          f"got '{config.TRAIN.PRETRAINED_DEPTH}'")
 
 
 def get_config(args=None):
@@ -351,5 +372,6 @@ def load_config_file(cfg_file, opts=()):
     _merge_file(config, cfg_file)
     if opts:
         _merge_pairs(config, list(opts), 'overrides')
+    check_recipe_keys(config)
     config.freeze()
     return config

@@ -142,7 +142,8 @@ def _run(config, build_criterion, rank, world_size, device, logger):
             logger.info('TRAIN.PRETRAINED_PATH is not loaded: the resumed checkpoint has the weights')
     elif config.TRAIN.PRETRAINED_PATH:
         from models.pretrained import load_pretrained
-        load_pretrained(model, config.TRAIN.PRETRAINED_PATH, logger)
+        load_pretrained(model, config.TRAIN.PRETRAINED_PATH, logger, depth=config.TRAIN.PRETRAINED_DEPTH,
+                        model_name=f'{config.MODEL.TYPE} ({config.MODEL.NAME})')
 
     model_without_ddp = model
     if world_size > 1:

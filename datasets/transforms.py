@@ -37,9 +37,8 @@ def train_transform(config):
         v2.RandomResizedCrop(size, scale=tuple(aug.CROP_SCALE), ratio=tuple(aug.CROP_RATIO), antialias=True),
         v2.RandomHorizontalFlip(aug.FLIP_PROB),
     ]
-    if aug.COLOR_JITTER > 0 and aug.COLOR_JITTER_PROB > 0:
-        jitter = aug.COLOR_JITTER
-        ops.append(v2.RandomApply([v2.ColorJitter(jitter, jitter, jitter, jitter / 4)], p=aug.COLOR_JITTER_PROB))
+    if any(aug.COLOR_JITTER) and aug.COLOR_JITTER_PROB > 0:  # (brightness, contrast, saturation, hue)
+        ops.append(v2.RandomApply([v2.ColorJitter(*aug.COLOR_JITTER)], p=aug.COLOR_JITTER_PROB))
     if aug.GRAY_SCALE > 0:
         ops.append(v2.RandomGrayscale(aug.GRAY_SCALE))
     ops.append(v2.Lambda(normalize))

@@ -4,16 +4,40 @@ import timm
 from .registry import ZOO
 
 
+def architecture(node, section='MODEL'):
+    """(embed_dim, depths) of a MODEL / TEACHER_MODEL node: the registry's for a zoo type, where
+    FOCAL.EMBED_DIM / DEPTHS may only repeat them; the config's for videofocalnet_custom."""
+    if node.TYPE not in ZOO:
+        raise ValueError(f"unknown model TYPE '{node.TYPE}'; choose one of {sorted(ZOO)}")
+    fixed = ZOO[node.TYPE]
+    out = {}
+    for key, name in (('EMBED_DIM', 'embed_dim'), ('DEPTHS', 'depths')):
+        given, full = node.FOCAL[key], f'{section}.FOCAL.{key}'
+        given = list(given) if isinstance(given, (list, tuple)) else given
+        if fixed[name] is None:
+            if given is None:
+                raise ValueError(f'{node.TYPE} has no fixed architecture: set {full}')
+            out[name] = given
+        elif given is not None and given != fixed[name]:
+            raise ValueError(f'{full} = {given} contradicts {node.TYPE}, whose '
+                             f'{name} is {fixed[name]} (models/registry.py); leave the key unset, or use '
+                             f'TYPE videofocalnet_custom for another architecture')
+        else:
+            out[name] = fixed[name]
+    return out['embed_dim'], out['depths']
+
+
 def model_kwargs(config, node):
-    """Constructor arguments from the config: they win over the registry entry's defaults."""
+    """Constructor arguments from the config; depth and width come from `architecture`."""
     f = node.FOCAL
+    embed_dim, depths = architecture(node, 'MODEL' if node is config.MODEL else 'TEACHER_MODEL')
     return dict(
         img_size=config.DATA.INPUT_SIZE,
         patch_size=f.PATCH_SIZE,
         in_chans=f.IN_CHANS,
         num_classes=config.MODEL.NUM_CLASSES,
-        embed_dim=f.EMBED_DIM,
-        depths=list(f.DEPTHS),
+        embed_dim=embed_dim,
+        depths=list(depths),
         mlp_ratio=f.MLP_RATIO,
         drop_rate=node.DROP_RATE,
         drop_path_rate=node.DROP_PATH_RATE,
@@ -35,8 +59,6 @@ def model_kwargs(config, node):
 def build_model(config, node=None):
     """The registry entry named by `node.TYPE` (node: config.MODEL by default, or TEACHER_MODEL)."""
     node = config.MODEL if node is None else node
-    if node.TYPE not in ZOO:
-        raise ValueError(f"unknown model TYPE '{node.TYPE}'; choose one of {sorted(ZOO)}")
     kwargs = model_kwargs(config, node)
     depth_count = {len(kwargs['depths']), len(kwargs['focal_levels']), len(kwargs['focal_windows'])}
     if len(depth_count) != 1:

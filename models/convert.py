@@ -33,7 +33,8 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format='%(message)s', stream=sys.stdout)
     from config import get_config, load_config_file
     from models import build_model
-    from models.pretrained import CheckpointError, load_pretrained
+    from models.pretrained import load_pretrained
+    from utils.checkpoint import CheckpointError
 
     if args.cfg:
         config = load_config_file(args.cfg, args.opts)
@@ -43,7 +44,8 @@ def main(argv=None):
     model = build_model(config, node)
     try:
         # A teacher is used frozen: its head must be the trained one, never a fresh init.
-        load_pretrained(model, args.src, trusted=args.trust_source, require_head=args.teacher)
+        load_pretrained(model, args.src, trusted=args.trust_source, require_head=args.teacher,
+                        depth='exact' if args.teacher else config.TRAIN.PRETRAINED_DEPTH)
     except CheckpointError as err:
         sys.exit(f'error: {err}')
     tmp = args.dst + '.tmp'

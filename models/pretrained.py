@@ -12,50 +12,24 @@ Layouts, told apart by their key names:
 From an image layout the spatial weights are loaded, the temporal branch keeps the model's
 initialisation and the classifier head is re-initialised; a 2-D stem is inflated for
 tubelet_size > 1. Everything else must fit exactly; what does not is an error naming the keys.
+One explicit exception, depth='truncate' (TRAIN.PRETRAINED_DEPTH): a file with more blocks per stage
+than the model loads its first blocks of each stage and drops the rest, logged by name. This is how
+the published VFL-Net (nano, depths [1, 1, 2, 1]) starts from focalnet_tiny_srf ([2, 2, 6, 2]).
+Reading files (torch, safetensors, containers) is utils/checkpoint.py's job.
 """
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 
 import torch
 from timm.layers import trunc_normal_
 
-from utils.checkpoint import CheckpointError, model_state, read_checkpoint, unwrap
+from utils.checkpoint import CheckpointError, read_state_dict, unwrap
 
 TEMPORAL_PARTS = ('f_temporal', 'h_temporal', 'focal_layers_temporal')
 HEAD_KEYS = ('head.weight', 'head.bias')
 STEM_KEY = 'patch_embed.proj.weight'
-
-
-# ------------------------------------------------------------------------------------------------
-# Reading a file
-# ------------------------------------------------------------------------------------------------
-
-def read_state_dict(path, trusted=False):
-    """The model state dict in `path`: bare, `{'model': sd}` or `{'state_dict': sd}`.
-
-    Loads with `weights_only=True` so a file cannot run code; `trusted=True` (an explicit user
-    choice, e.g. `models.convert --trust-source`) lifts that for files that pickle objects such as
-    Swin-style yacs configs. `.safetensors` files (the Hugging Face hub's timm weights) are read
-    with safetensors, which timm depends on. `module.` / `_orig_mod.` prefixes are stripped.
-    """
-    if str(path).endswith('.safetensors'):
-        return model_state(_read_safetensors(path), path)
-    return model_state(read_checkpoint(path, trusted=trusted), path)
-
-
-def _read_safetensors(path):
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-    try:
-        state_dict = load_file(path, device='cpu')
-    except FileNotFoundError:
-        raise CheckpointError(f'checkpoint not found: {path}') from None
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f'{path}: cannot read the safetensors file (truncated?): {err}') from None
-    if not state_dict:
-        raise CheckpointError(f'{path}: the safetensors file holds no tensors')
-    return state_dict
 
 
 # ------------------------------------------------------------------------------------------------
@@ -113,17 +87,42 @@ def timm_to_official(state_dict):
     return out
 
 
-def _architecture(state_dict):
-    """'embed_dim E, depths [...]' as far as the keys tell."""
+_BLOCK = re.compile(r'layers\.(\d+)\.blocks\.(\d+)\.')
+
+
+def stage_depths(state_dict):
+    """Blocks per stage as far as the keys tell, e.g. [2, 2, 6, 2]."""
     depths = {}
     for key in state_dict:
-        m = re.match(r'layers\.(\d+)\.blocks\.(\d+)\.', key)
+        m = _BLOCK.match(key)
         if m:
             stage, block = int(m.group(1)), int(m.group(2))
             depths[stage] = max(depths.get(stage, 0), block + 1)
+    return [depths.get(i, 0) for i in range(max(depths, default=-1) + 1)]
+
+
+def _architecture(state_dict):
+    """'embed_dim E, depths [...]' as far as the keys tell."""
     stem = state_dict.get(STEM_KEY)
     dim = stem.shape[0] if stem is not None else '?'
-    return f'embed_dim {dim}, depths {[depths.get(i, 0) for i in range(max(depths, default=-1) + 1)]}'
+    return f'embed_dim {dim}, depths {stage_depths(state_dict)}'
+
+
+def truncate_depth(state_dict, depths):
+    """(state dict without the blocks beyond `depths[i]` in stage i, names of the dropped blocks).
+    Stages the model lacks are kept, so they still fail as keys the model does not have."""
+    kept, dropped = {}, {}
+    for key, value in state_dict.items():
+        m = _BLOCK.match(key)
+        if m and int(m.group(1)) < len(depths) and int(m.group(2)) >= depths[int(m.group(1))]:
+            dropped.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
+        else:
+            kept[key] = value
+    names = []
+    for stage, blocks in sorted(dropped.items()):
+        first, last = min(blocks), max(blocks)
+        names.append(f'layers.{stage}.blocks.{first}' + (f'-{last}' if last > first else ''))
+    return kept, names
 
 
 def _summarise(keys, limit=12):
@@ -140,13 +139,16 @@ def _summarise(keys, limit=12):
 
 def _hints(unexpected, missing, mismatched):
     hints = []
+    if unexpected and all(_BLOCK.match(k) for k in unexpected) and not missing and not mismatched:
+        hints.append("the file is deeper than the model: TRAIN.PRETRAINED_DEPTH 'truncate' loads the "
+                     'first blocks of each stage and drops the rest')
     if any('gamma_' in k for k in unexpected + missing):
         hints.append('layerscale differs: MODEL.FOCAL.USE_LAYERSCALE')
     if any('.modulation.ln.' in k for k in unexpected + missing):
         hints.append('post-norm in the modulation differs: MODEL.FOCAL.USE_POSTLN_IN_MODULATION')
     if STEM_KEY in mismatched:
-        hints.append('stem differs: MODEL.FOCAL.EMBED_DIM, PATCH_SIZE, USE_CONV_EMBED or '
-                     'MODEL.TUBELET_SIZE')
+        hints.append('stem differs: another width (MODEL.TYPE, or FOCAL.EMBED_DIM of videofocalnet_custom), '
+                     'MODEL.FOCAL.PATCH_SIZE, USE_CONV_EMBED or MODEL.TUBELET_SIZE')
     if unexpected and all(is_temporal(k) for k in unexpected):
         hints.append('the temporal branch does not fit (focal levels or windows differ)')
     return hints
@@ -165,9 +167,13 @@ class Conversion:
     initialised: dict = field(default_factory=dict)  # key -> why it keeps / gets a fresh init
     inflated: list = field(default_factory=list)
     ignored: dict = field(default_factory=dict)  # checkpoint key -> why it is not used
+    dropped: list = field(default_factory=list)  # blocks beyond the model's depth ('truncate')
 
     def summary(self, source):
         lines = [f'{source}: {self.layout} layout, loaded {len(self.loaded)} tensors']
+        if self.dropped:
+            lines.append(f'  dropped, the file is deeper than the model (TRAIN.PRETRAINED_DEPTH '
+                         f'truncate): {", ".join(self.dropped)}')
         if self.inflated:
             lines.append(f'  inflated over time (repeated, divided by the tubelet size): '
                          f'{", ".join(self.inflated)}')
@@ -204,14 +210,17 @@ def _check_norm_placement(raw, model):
             f'{"post" if True in flags else "pre"}-norm: set MODEL.FOCAL.USE_POSTLN to {source_post}')
 
 
-def convert_to_video(state_dict, model, require_head=False, source='<state dict>'):
+def convert_to_video(state_dict, model, require_head=False, source='<state dict>', depth='exact'):
     """Map `state_dict` (any layout) onto `model`'s keys; `model` itself is not changed.
 
     Returns a Conversion whose state_dict loads into the model with strict=True. Temporal-branch
     entries keep the model's current (initial) values when the source is an image checkpoint; the
     head is re-initialised unless the source is a video checkpoint with a head of the model's size
-    (`require_head=True` makes any other case an error, e.g. for a frozen teacher).
+    (`require_head=True` makes any other case an error, e.g. for a frozen teacher). `depth`: 'exact'
+    or 'truncate' (see the module docstring).
     """
+    if depth not in ('exact', 'truncate'):
+        raise ValueError(f"depth must be 'exact' or 'truncate', got {depth!r}")
     model = unwrap(model)
     try:
         layout = detect_layout(state_dict)
@@ -223,6 +232,8 @@ def convert_to_video(state_dict, model, require_head=False, source='<state dict>
     image = layout != 'video'
     target = model.state_dict()
     conv = Conversion(layout, {})
+    if depth == 'truncate':
+        state_dict, conv.dropped = truncate_depth(state_dict, stage_depths(target))
     missing, mismatched = [], []
 
     for key, ref in target.items():
@@ -288,14 +299,21 @@ def convert_to_video(state_dict, model, require_head=False, source='<state dict>
     return conv
 
 
-def load_pretrained(model, path, logger=None, require_head=False, trusted=False):
+def load_pretrained(model, path, logger=None, require_head=False, trusted=False, depth='exact',
+                    model_name=None):
     """Load FocalNet / Video-FocalNet weights from `path` into `model` (see the module docstring).
 
-    Logs what was loaded, what stayed at initialisation and why; returns the Conversion.
+    Logs what was loaded, what was dropped, what stayed at initialisation and why; returns the
+    Conversion. `model_name` (e.g. 'videofocalnet_nano (VFL-Net)') is named when the file is missing.
     """
+    if model_name and not os.path.isfile(path):
+        raise CheckpointError(
+            f"{path}: ImageNet FocalNet weights for {model_name} not found. docs/pretrained.md says "
+            f"which file each model starts from and where to download it; to train from scratch on "
+            f"purpose, set TRAIN.PRETRAINED_PATH ''")
     model = unwrap(model)
     conv = convert_to_video(read_state_dict(path, trusted=trusted), model,
-                            require_head=require_head, source=path)
+                            require_head=require_head, source=path, depth=depth)
     model.load_state_dict(conv.state_dict, strict=True)
     (logger or logging.getLogger(__name__)).info(conv.summary(path))
     return conv

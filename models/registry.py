@@ -3,12 +3,15 @@ from timm.models import register_model
 
 from .video_focalnet import VideoFocalNet
 
-# depths, embed_dim per zoo member; all use focal levels [2]*4 and windows [3]*4 (kernels 3 and 5).
+# The one home of each model's depth and width (configs name the type only). All use focal levels
+# [2]*4 and windows [3]*4 (kernels 3 and 5). videofocalnet_custom fixes neither: the caller gives
+# embed_dim and depths (the demo and the tests' tiny models).
 ZOO = {
     'videofocalnet_nano': dict(depths=[1, 1, 2, 1], embed_dim=96),
     'videofocalnet_tiny': dict(depths=[2, 2, 6, 2], embed_dim=96),
     'videofocalnet_small': dict(depths=[2, 2, 18, 2], embed_dim=96),
     'videofocalnet_base': dict(depths=[2, 2, 18, 2], embed_dim=128),
+    'videofocalnet_custom': dict(depths=None, embed_dim=None),
 }
 
 
@@ -22,6 +25,10 @@ def _create(name, pretrained=False, **kwargs):
     kwargs.pop('cache_dir', None)
     args = dict(ZOO[name], focal_levels=[2, 2, 2, 2], focal_windows=[3, 3, 3, 3])
     args.update(kwargs)
+    unset = [k for k in ('embed_dim', 'depths') if args[k] is None]
+    if unset:
+        raise ValueError(f'{name} has no fixed architecture: give {" and ".join(unset)} '
+                         '(MODEL.FOCAL.EMBED_DIM / MODEL.FOCAL.DEPTHS in a config)')
     return VideoFocalNet(**args)
 
 
@@ -47,3 +54,9 @@ def videofocalnet_small(pretrained=False, **kwargs):
 def videofocalnet_base(pretrained=False, **kwargs):
     """Video-FocalNet-B, the distillation teacher (157.1M)."""
     return _create('videofocalnet_base', pretrained, **kwargs)
+
+
+@register_model
+def videofocalnet_custom(pretrained=False, **kwargs):
+    """Any width and depth (embed_dim and depths required): reduced models for demos and tests."""
+    return _create('videofocalnet_custom', pretrained, **kwargs)

@@ -11,7 +11,7 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # A reduced Video-FocalNet (about 0.14M parameters) at 4 x 32 x 32: seconds per epoch on a CPU.
-TINY_MODEL = {'TYPE': 'videofocalnet_nano', 'NAME': 'tiny', 'DROP_PATH_RATE': 0.0,
+TINY_MODEL = {'TYPE': 'videofocalnet_custom', 'NAME': 'tiny', 'DROP_PATH_RATE': 0.0,
               'FOCAL': {'EMBED_DIM': 8, 'DEPTHS': [1, 1, 1, 1]}}
 
 
@@ -22,7 +22,8 @@ def write_config(path, train_csv, val_csv, label_csv, num_classes, extra=None):
                  'VAL_FILE': val_csv, 'LABEL_LIST': label_csv, 'BATCH_SIZE': 2, 'NUM_FRAMES': 4,
                  'INPUT_SIZE': 32, 'NUM_WORKERS': 0, 'DECODER': 'pyav'},
         'MODEL': dict(copy.deepcopy(TINY_MODEL), NUM_CLASSES=num_classes),
-        'TRAIN': {'EPOCHS': 2, 'WARMUP_EPOCHS': 1, 'BASE_LR': 0.5, 'OPTIMIZER': {'NAME': 'sgd'}},
+        'TRAIN': {'EPOCHS': 2, 'WARMUP_EPOCHS': 1, 'BASE_LR': 0.5, 'OPTIMIZER': {'NAME': 'sgd'},
+                  'PRETRAINED_PATH': ''},  # from scratch on purpose: no ImageNet file fits the tiny model
         'AUG': {'MIXUP': 0.0, 'CUTMIX': 0.0},
         'AMP_OPT_LEVEL': 'O0', 'PRINT_FREQ': 2, 'SAVE_FREQ': 1,
     }

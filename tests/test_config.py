@@ -11,7 +11,7 @@ import torch
 
 from config import ConfigError, load_config_file
 from main import parse_option
-from models import build_model
+from models import ZOO, build_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, 'configs', '*', '*.yaml')))
@@ -135,18 +135,62 @@ def test_every_config_builds_and_runs_forward(path):
     else:
         labels = open(os.path.join(ROOT, cfg.DATA.LABEL_LIST)).read().strip().splitlines()[1:]
         assert len(labels) == cfg.MODEL.NUM_CLASSES
-    small = load_config_file(path, ['DATA.INPUT_SIZE', '32', 'DATA.NUM_FRAMES', '2',
-                                    'MODEL.FOCAL.EMBED_DIM', '8', 'TEACHER_MODEL.FOCAL.EMBED_DIM', '8'])
     names = ['MODEL'] + (['TEACHER_MODEL'] if path.endswith('_kd.yaml') else [])
     for name in names:
+        node = cfg[name]
         with torch.device('meta'):
-            full = build_model(cfg, cfg[name])
-        assert full.num_features == 8 * cfg[name].FOCAL.EMBED_DIM
-        assert sum(len(layer.blocks) for layer in full.layers) == sum(cfg[name].FOCAL.DEPTHS)
+            full = build_model(cfg, node)
+        if node.TYPE in ZOO and ZOO[node.TYPE]['depths']:  # the registry owns depth and width
+            assert node.FOCAL.EMBED_DIM is None and node.FOCAL.DEPTHS is None
+            dim, depths = ZOO[node.TYPE]['embed_dim'], ZOO[node.TYPE]['depths']
+        else:
+            dim, depths = node.FOCAL.EMBED_DIM, node.FOCAL.DEPTHS
+        assert full.num_features == 8 * dim
+        assert [len(layer.blocks) for layer in full.layers] == list(depths)
+        # The same stages, depths, focal levels and windows at width 8 and input 32.
+        small = load_config_file(path, ['DATA.INPUT_SIZE', '32', 'DATA.NUM_FRAMES', '2',
+                                        f'{name}.TYPE', 'videofocalnet_custom', f'{name}.FOCAL.EMBED_DIM', '8',
+                                        f'{name}.FOCAL.DEPTHS', str(list(depths))])
         model = build_model(small, small[name]).eval()
         with torch.no_grad():
             out = model(torch.randn(1, 2, 3, 32, 32))
         assert out.shape == (1, cfg.MODEL.NUM_CLASSES) and torch.isfinite(out).all()
+
+
+def test_a_config_that_contradicts_its_type_names_the_key(tmp_path):
+    for key, value, match in (('EMBED_DIM', '64', r'MODEL.FOCAL.EMBED_DIM = 64 contradicts videofocalnet_nano, '
+                                                   r'whose embed_dim is 96'),
+                              ('DEPTHS', '[1, 1, 1, 1]', r'MODEL.FOCAL.DEPTHS = \[1, 1, 1, 1\] contradicts '
+                                                         r'videofocalnet_nano, whose depths is \[1, 1, 2, 1\]')):
+        cfg = load_config_file('configs/ucf101/VFL-Net.yaml', [f'MODEL.FOCAL.{key}', value])
+        with pytest.raises(ValueError, match=match):
+            build_model(cfg)
+    cfg = load_config_file('configs/ucf101/VFL-Net_kd.yaml', ['TEACHER_MODEL.FOCAL.EMBED_DIM', '96'])
+    with pytest.raises(ValueError, match='TEACHER_MODEL.FOCAL.EMBED_DIM = 96 contradicts videofocalnet_base'):
+        build_model(cfg, cfg.TEACHER_MODEL)
+    # Repeating the type's own values is allowed; the custom type needs both.
+    cfg = load_config_file('configs/ucf101/VFL-Net.yaml', ['MODEL.FOCAL.EMBED_DIM', '96', 'DATA.INPUT_SIZE', '32'])
+    with torch.device('meta'):
+        assert build_model(cfg).num_features == 768
+    cfg = load_config_file('configs/ucf101/VFL-Net.yaml', ['MODEL.TYPE', 'videofocalnet_custom',
+                                                           'MODEL.FOCAL.EMBED_DIM', '8'])
+    with pytest.raises(ValueError, match='videofocalnet_custom has no fixed architecture: set MODEL.FOCAL.DEPTHS'):
+        build_model(cfg)
+
+
+def test_colour_jitter_from_an_old_config_is_an_error(tmp_path):
+    old = tmp_path / 'old.yaml'
+    old.write_text('AUG:\n  COLOR_JITTER: 0.4\n')
+    with pytest.raises(ConfigError, match=r'old.yaml: AUG.COLOR_JITTER expects tuple like the default '
+                                          r'\(0.4, 0.4, 0.2, 0.1\), got 0.4'):
+        load_config_file(str(old))
+    with pytest.raises(ConfigError, match=r'AUG.COLOR_JITTER must be 4 numbers \(brightness, contrast, '
+                                          r'saturation, hue\).*got \(0.4, 0.4, 0.2\)'):
+        parse('--cfg', 'configs/ucf101/VFL-Net.yaml', 'AUG.COLOR_JITTER', '[0.4, 0.4, 0.2]')
+    with pytest.raises(ConfigError, match='AUG.COLOR_JITTER'):
+        parse('--cfg', 'configs/ucf101/VFL-Net.yaml', 'AUG.COLOR_JITTER', '0.4')
+    with pytest.raises(ConfigError, match="TRAIN.PRETRAINED_DEPTH must be 'exact' or 'truncate', got 'loose'"):
+        parse('--cfg', 'configs/ucf101/VFL-Net.yaml', 'TRAIN.PRETRAINED_DEPTH', 'loose')
 
 
 def _flops(cfg, *extra):

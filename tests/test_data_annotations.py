@@ -6,7 +6,11 @@ import pytest
 from datasets import read_annotations, read_label_list
 from datasets.annotations import AnnotationError
 
-PAPER = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'datasets', 'dvfl-paper')
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The paper's lists as shipped in data/<dataset>/ (HMDB51 relabelled; see DATA.md).
+SPLITS = {'ucf101': (101, 'ucf_101_labels.csv', 10690, 2630), 'ucf50': (50, 'ucf_50_labels.csv', 5360, 1321),
+          'hmdb51': (51, 'hmdb_51_labels.csv', 5393, 1317)}
+PUBLISHED_HMDB51 = os.path.join(ROOT, 'tests', 'fixtures', 'hmdb51_published_excerpt.csv')
 
 
 def write(path, text):
@@ -63,19 +67,34 @@ def test_label_list_errors(tmp_path, text, classes, message):
     assert str(err.value).startswith(path) and message in str(err.value)
 
 
-def test_published_ucf_files_read():
-    for name, classes in (('ucf101', 101), ('ucf50', 50)):
-        labels = read_label_list(os.path.join(PAPER, 'labels', f'ucf_{classes}_labels.csv'), classes)
-        assert len(labels) == classes
+@pytest.mark.parametrize('name', sorted(SPLITS))
+def test_shipped_paper_splits_read(name):
+    """data/<dataset>/{train,val}.csv: every class present, paths under train/ and val/, the
+    class folder of each path is its label's name in labels/, and no video in both lists."""
+    classes, label_file, n_train, n_val = SPLITS[name]
+    labels = read_label_list(os.path.join(ROOT, 'labels', label_file), classes)
+    assert len(labels) == classes
+    paths = {}
+    for split, count in (('train', n_train), ('val', n_val)):
+        samples = read_annotations(os.path.join(ROOT, 'data', name, f'{split}.csv'), 'root', classes)
+        assert len(samples) == count
+        assert {label for _, label in samples} == set(range(classes))
+        assert all(path.startswith(os.path.join('root', split)) for path, _ in samples)
+        assert all(path.split('/')[2].lower() == labels[label].lower() for path, label in samples)
+        paths[split] = {os.path.basename(p) for p, _ in samples}
+    assert not paths['train'] & paths['val']
+
+
+def test_shipped_ucf_lists_are_the_published_crlf_files():
+    for name in ('ucf101', 'ucf50'):
         for split in ('train', 'val'):
-            samples = read_annotations(os.path.join(PAPER, 'data', name, f'{split}.csv'), 'root', classes)
-            assert {label for _, label in samples} == set(range(classes))
-            assert all(path.startswith(os.path.join('root', split)) for path, _ in samples)
+            with open(os.path.join(ROOT, 'data', name, f'{split}.csv'), 'rb') as f:
+                data = f.read()
+            assert data.count(b'\r\n') == data.count(b'\n') > 1000
 
 
-def test_published_hmdb51_files_are_rejected_with_the_offending_line():
-    read_label_list(os.path.join(PAPER, 'labels', 'hmdb_51_labels.csv'), 51)
-    csv = os.path.join(PAPER, 'data', 'hmdb51', 'train.csv')
+def test_published_hmdb51_labels_are_rejected_with_the_offending_line():
+    csv = PUBLISHED_HMDB51
     with pytest.raises(AnnotationError) as err:
         read_annotations(csv, '', 51)
     with open(csv, newline=None) as f:

@@ -6,7 +6,9 @@ import pytest
 from datasets import read_annotations, read_label_list
 from datasets.splits import SplitError, find_leakage, folder_split, hmdb51_split, main, ucf101_split
 
-PAPER = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'datasets', 'dvfl-paper')
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# One line per label of the published HMDB51 train list (labels 2..52, CRLF), as released.
+PUBLISHED_HMDB51 = os.path.join(ROOT, 'tests', 'fixtures', 'hmdb51_published_excerpt.csv')
 UCF_CLASSES = ['ApplyEyeMakeup', 'HandstandPushups', 'YoYo']
 
 
@@ -117,7 +119,7 @@ def test_folder_split_by_fraction_never_splits_a_group(tmp_path):
 
 
 def test_leakage_check_on_the_published_ucf101_pair(capsys):
-    train, val = (os.path.join(PAPER, 'data', 'ucf101', f'{s}.csv') for s in ('train', 'val'))
+    train, val = (os.path.join(ROOT, 'data', 'ucf101', f'{s}.csv') for s in ('train', 'val'))
     assert main(['leakage', train, val]) == 1
     out = capsys.readouterr().out
     assert out.strip().endswith(f'81 group(s) in both {train} and {val}')
@@ -131,10 +133,16 @@ def test_leakage_check_passes_a_clean_pair(tmp_path):
 
 
 def test_relabel_fixes_the_published_hmdb51_files(tmp_path):
-    labels = os.path.join(PAPER, 'labels', 'hmdb_51_labels.csv')
+    """Our relabelling of the published lines gives exactly the shipped data/hmdb51 lines."""
+    labels = os.path.join(ROOT, 'labels', 'hmdb_51_labels.csv')
     out = str(tmp_path / 'train.csv')
-    assert main(['relabel', os.path.join(PAPER, 'data', 'hmdb51', 'train.csv'), '--labels', labels, '--out', out]) == 0
+    assert main(['relabel', PUBLISHED_HMDB51, '--labels', labels, '--out', out]) == 0
     samples = read_annotations(out, '', 51)
     names = read_label_list(labels, 51)
-    assert len(samples) == 5393 and {label for _, label in samples} == set(range(51))
+    assert len(samples) == 51 and {label for _, label in samples} == set(range(51))
     assert all(path.split('/')[1] == names[label] for path, label in samples)
+    shipped = set(lines(os.path.join(ROOT, 'data', 'hmdb51', 'train.csv')))
+    assert set(lines(out)) <= shipped
+    published = {line.split(',')[0]: int(line.split(',')[1]) for line in lines(PUBLISHED_HMDB51)}
+    assert published['train/smoke/A_Beautiful_Mind_5_smoke_u_nm_np1_fr_goo_10.avi'] == 2
+    assert ('train/smoke/A_Beautiful_Mind_5_smoke_u_nm_np1_fr_goo_10.avi', names.index('smoke')) in samples

@@ -34,7 +34,7 @@ def denormalize(clip):
 
 
 def test_train_transform_shares_crop_and_flip_across_frames():
-    transform = train_transform(config(COLOR_JITTER=0.0, GRAY_SCALE=0.0))
+    transform = train_transform(config(COLOR_JITTER_PROB=0.0, GRAY_SCALE=0.0))
     clip = position_clip()
     flips = set()
     for seed in range(30):

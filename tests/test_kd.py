@@ -156,7 +156,7 @@ def teacher_config(path, **focal):
     cfg.defrost()
     cfg.MODEL.NUM_CLASSES = 3
     cfg.DATA.NUM_FRAMES, cfg.DATA.INPUT_SIZE = 2, 32
-    cfg.TEACHER_MODEL.TYPE = 'videofocalnet_nano'
+    cfg.TEACHER_MODEL.TYPE = 'videofocalnet_custom'
     cfg.TEACHER_MODEL.FOCAL.EMBED_DIM = focal.get('dim', 8)
     cfg.TEACHER_MODEL.FOCAL.DEPTHS = focal.get('depths', [1, 1, 1, 1])
     cfg.TEACHER_MODEL.PRETRAINED_PATH = str(path)

@@ -14,8 +14,8 @@ import models  # noqa: F401  (registers the zoo with timm)
 from config import load_config_file
 from models import VideoFocalNet, build_model
 from models.convert import main as convert_main
-from models.pretrained import (CheckpointError, convert_to_video, detect_layout, is_temporal,
-                               load_pretrained, read_state_dict, timm_to_official)
+from models.pretrained import convert_to_video, detect_layout, is_temporal, load_pretrained, timm_to_official
+from utils.checkpoint import CheckpointError, read_state_dict
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(embed_dim=16, depths=[1, 1, 2, 1])
@@ -109,6 +109,79 @@ def test_focalnet_tiny_loads_into_videofocalnet_tiny(tiny_timm, tiny_video, tmp_
     assert after['head.weight'].shape == (101, 768)
     assert torch.equal(after['head.bias'], torch.zeros(101))
     assert 0.018 < after['head.weight'].std().item() < 0.022
+
+
+# ------------------------------------------------------------------------------------------------
+# VFL-Net (nano) from focalnet_tiny_srf: TRAIN.PRETRAINED_DEPTH truncate, as the published code
+# ------------------------------------------------------------------------------------------------
+
+TINY_EXTRA_BLOCKS = 'layers.0.blocks.1, layers.1.blocks.1, layers.2.blocks.2-5, layers.3.blocks.1'
+
+
+@pytest.mark.parametrize('layout', ['official', 'timm'])
+def test_nano_starts_from_focalnet_tiny_by_truncation(tiny_timm, tmp_path, caplog, layout):
+    sd = tiny_timm.state_dict()
+    official = timm_to_official(sd)
+    path = save({'model': official} if layout == 'official' else sd, tmp_path / 'focalnet_tiny_srf.pth')
+    nano = timm.create_model('videofocalnet_nano', num_classes=101)
+    before = {k: v.clone() for k, v in nano.state_dict().items()}
+    with caplog.at_level(logging.INFO, logger='models.pretrained'):
+        conv = load_pretrained(nano, path, depth='truncate')
+
+    after = nano.state_dict()
+    assert conv.layout == layout and conv.dropped == TINY_EXTRA_BLOCKS.split(', ')
+    assert len(spatial_keys(after)) == len(conv.loaded) > 0
+    for key in spatial_keys(after):  # every spatial tensor of nano is the file's same-named one
+        assert torch.equal(after[key], official[key]), key
+    for key in after:
+        if is_temporal(key):
+            assert torch.equal(after[key], before[key]), key
+    assert after['head.weight'].shape == (101, 768) and torch.equal(after['head.bias'], torch.zeros(101))
+    text = caplog.text
+    assert f'{path}: {layout} layout, loaded {len(conv.loaded)} tensors' in text
+    assert f'dropped, the file is deeper than the model (TRAIN.PRETRAINED_DEPTH truncate): {TINY_EXTRA_BLOCKS}' in text
+
+
+def test_a_deeper_file_is_refused_in_exact_mode_with_the_hint(tmp_path):
+    path = save({'model': timm_to_official(small_timm(depths=[2, 2, 3, 1]).state_dict())}, tmp_path / 'deep.pth')
+    model = small_video()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(CheckpointError) as err:
+        load_pretrained(model, path)
+    msg = str(err.value)
+    assert 'not in the model' in msg and 'layers.2.blocks.2.*' in msg and 'layers.0.blocks.1.*' in msg
+    assert "TRAIN.PRETRAINED_DEPTH 'truncate'" in msg
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    conv = load_pretrained(model, path, depth='truncate')
+    assert conv.dropped == ['layers.0.blocks.1', 'layers.1.blocks.1', 'layers.2.blocks.2']
+
+
+@pytest.mark.parametrize('depths, section, key', [
+    ([1, 1, 1, 1], 'missing in the checkpoint', 'layers.2.blocks.1.*'),  # shallower than the model
+    ([2, 2, 2], 'missing in the checkpoint', 'layers.3.blocks.0.*'),  # a stage short
+])
+def test_truncation_never_fills_in_missing_blocks(tmp_path, depths, section, key):
+    path = save({'model': timm_to_official(small_timm(depths=depths).state_dict())}, tmp_path / 'shallow.pth')
+    with pytest.raises(CheckpointError) as err:
+        load_pretrained(small_video(), path, depth='truncate')
+    line = next(line for line in str(err.value).splitlines() if section in line)
+    assert key in line
+
+
+def test_truncation_keeps_shapes_strict(tmp_path):
+    path = save(small_timm(embed_dim=24, depths=[2, 2, 6, 2]).state_dict(), tmp_path / 'wide.pth')
+    with pytest.raises(CheckpointError, match=r'patch_embed.proj.weight: checkpoint \(24, 3, 4, 4\) vs model'):
+        load_pretrained(small_video(), path, depth='truncate')
+
+
+def test_a_missing_pretrained_file_says_what_to_do(tmp_path):
+    path = str(tmp_path / 'pretrained' / 'focalnet_tiny_srf.pth')
+    with pytest.raises(CheckpointError) as err:
+        load_pretrained(small_video(), path, depth='truncate', model_name='videofocalnet_nano (VFL-Net)')
+    msg = str(err.value)
+    assert msg.startswith(f'{path}: ImageNet FocalNet weights for videofocalnet_nano (VFL-Net) not found')
+    assert 'docs/pretrained.md' in msg and "TRAIN.PRETRAINED_PATH ''" in msg
 
 
 # ------------------------------------------------------------------------------------------------
@@ -352,7 +425,7 @@ def test_convert_to_video_leaves_the_model_alone():
 def write_config(tmp_path, embed_dim=16):
     cfg = tmp_path / 'small.yaml'
     cfg.write_text(f'DATA:\n  NUM_FRAMES: {FRAMES}\n  INPUT_SIZE: {SIZE}\n'
-                   f'MODEL:\n  TYPE: videofocalnet_nano\n  NUM_CLASSES: 5\n'
+                   f'MODEL:\n  TYPE: videofocalnet_custom\n  NUM_CLASSES: 5\n'
                    f'  FOCAL:\n    EMBED_DIM: {embed_dim}\n    DEPTHS: [1, 1, 2, 1]\n')
     return str(cfg)
 
@@ -399,7 +472,7 @@ def test_convert_teacher_from_a_swin_style_video_checkpoint(tmp_path):
     """Video-FocalNet's own checkpoints pickle the yacs config: --trust-source, head required."""
     cfg = tmp_path / 'teacher.yaml'
     cfg.write_text(f'DATA:\n  NUM_FRAMES: {FRAMES}\n  INPUT_SIZE: {SIZE}\nMODEL:\n  NUM_CLASSES: 5\n'
-                   'TEACHER_MODEL:\n  TYPE: videofocalnet_base\n'
+                   'TEACHER_MODEL:\n  TYPE: videofocalnet_custom\n'
                    '  FOCAL:\n    EMBED_DIM: 16\n    DEPTHS: [1, 1, 2, 1]\n')
     teacher = perturbed(small_video(), 4)
     src = save({'model': teacher.state_dict(), 'config': yacs.config.CfgNode({'TAG': 'x'})},

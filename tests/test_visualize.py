@@ -35,7 +35,7 @@ DATA:
   INPUT_SIZE: {SIZE}
   NUM_FRAMES: {FRAMES}
 MODEL:
-  TYPE: videofocalnet_nano
+  TYPE: videofocalnet_custom
   NUM_CLASSES: 5
   FOCAL:
     EMBED_DIM: 8

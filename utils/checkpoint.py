@@ -1,4 +1,5 @@
-"""Checkpoints: atomic save on rank 0, safe (`weights_only`) load, strict model loading, resume."""
+"""Checkpoint files: reading (torch `weights_only`, safetensors, any container), atomic save on
+rank 0, strict model loading, resume. Mapping other layouts onto the model is models/pretrained.py's."""
 import glob
 import os
 import pickle
@@ -67,6 +68,33 @@ def model_state(ckpt, path='<checkpoint>'):
         if all(k.startswith(prefix) for k in ckpt):
             ckpt = {k[len(prefix):]: v for k, v in ckpt.items()}
     return dict(ckpt)
+
+
+def read_state_dict(path, trusted=False):
+    """The model state dict in `path`: bare, `{'model': sd}` or `{'state_dict': sd}`.
+
+    Loads with `weights_only=True` so a file cannot run code; `trusted=True` (an explicit user
+    choice, e.g. `models.convert --trust-source`) lifts that for files that pickle objects such as
+    Swin-style yacs configs. `.safetensors` files (the Hugging Face hub's timm weights) are read
+    with safetensors, which timm depends on. `module.` / `_orig_mod.` prefixes are stripped.
+    """
+    if str(path).endswith('.safetensors'):
+        return model_state(_read_safetensors(path), path)
+    return model_state(read_checkpoint(path, trusted=trusted), path)
+
+
+def _read_safetensors(path):
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    try:
+        state_dict = load_file(path, device='cpu')
+    except FileNotFoundError:
+        raise CheckpointError(f'checkpoint not found: {path}') from None
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f'{path}: cannot read the safetensors file (truncated?): {err}') from None
+    if not state_dict:
+        raise CheckpointError(f'{path}: the safetensors file holds no tensors')
+    return state_dict
 
 
 def check_state_fits(model, state, path):

@@ -11,10 +11,19 @@ def scaled_lrs(config, world_size):
             config.TRAIN.MIN_LR * factor)
 
 
-def build_optimizer(config, model, lr):
-    """SGD (Nesterov momentum, as the original) or AdamW; no weight decay on 1-D params and biases."""
+def parameter_groups(model, weight_decay):
+    """One group without decay when weight_decay is 0 (the recipe: the published code's
+    no_weight_decay_keywords() returned {''}, so nothing was decayed); otherwise timm's two groups,
+    with norms, biases and other 1-D parameters not decayed."""
+    if not weight_decay:
+        return [{'params': [p for p in model.parameters() if p.requires_grad], 'weight_decay': 0.0}]
     skip = model.no_weight_decay() if hasattr(model, 'no_weight_decay') else ()
-    params = param_groups_weight_decay(model, config.TRAIN.WEIGHT_DECAY, no_weight_decay_list=skip)
+    return param_groups_weight_decay(model, weight_decay, no_weight_decay_list=skip)
+
+
+def build_optimizer(config, model, lr):
+    """SGD (Nesterov momentum, as the original) or AdamW over `parameter_groups`."""
+    params = parameter_groups(model, config.TRAIN.WEIGHT_DECAY)
     opt = config.TRAIN.OPTIMIZER
     name = opt.NAME.lower()
     if name == 'sgd':
@@ -25,15 +34,20 @@ def build_optimizer(config, model, lr):
 
 
 def build_scheduler(config, optimizer, steps_per_epoch, warmup_lr, min_lr):
-    """timm scheduler counted in optimiser steps (call `step_update(num_updates)` after each)."""
+    """timm scheduler counted in optimiser steps (call `step_update(num_updates)` after each).
+
+    As the published code: the decay spans all EPOCHS and the linear warm-up overlaps its start
+    (warmup_prefix off), so at step t >= warm-up the cosine LR is
+    min + (base - min) * (1 + cos(pi * t / total)) / 2, with t counted from the first step.
+    """
     warmup = config.TRAIN.WARMUP_EPOCHS * steps_per_epoch
-    main = max(config.TRAIN.EPOCHS * steps_per_epoch - warmup, 1)
-    common = dict(warmup_t=warmup, warmup_lr_init=warmup_lr, warmup_prefix=True, t_in_epochs=False)
+    total = max(config.TRAIN.EPOCHS * steps_per_epoch, 1)
+    common = dict(warmup_t=warmup, warmup_lr_init=warmup_lr, warmup_prefix=False, t_in_epochs=False)
     name = config.TRAIN.LR_SCHEDULER.NAME.lower()
     if name == 'cosine':
-        return CosineLRScheduler(optimizer, t_initial=main, lr_min=min_lr, cycle_limit=1, **common)
+        return CosineLRScheduler(optimizer, t_initial=total, lr_min=min_lr, cycle_limit=1, **common)
     if name == 'linear':
-        return PolyLRScheduler(optimizer, t_initial=main, power=1.0, lr_min=min_lr, **common)
+        return PolyLRScheduler(optimizer, t_initial=total, power=1.0, lr_min=min_lr, **common)
     if name == 'step':
         decay = config.TRAIN.LR_SCHEDULER.DECAY_EPOCHS * steps_per_epoch
         return StepLRScheduler(optimizer, decay_t=decay, decay_rate=config.TRAIN.LR_SCHEDULER.DECAY_RATE,

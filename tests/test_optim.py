@@ -1,0 +1,139 @@
+"""utils/optim.py and the loop's optimiser step: LR scaling, the recipe's schedule, parameter groups,
+gradient clipping; DDP with accumulation equals one big batch."""
+import math
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn as nn
+
+from config import load_config_file
+from engine import train_one_epoch
+from models import VideoFocalNet
+from utils.losses import SupervisedLoss
+from utils.optim import build_optimizer, build_scheduler, scaled_lrs
+
+RECIPE = 'configs/ucf101/VFL-Net.yaml'
+
+
+def tiny_model():
+    torch.manual_seed(0)
+    return VideoFocalNet(img_size=32, num_classes=3, embed_dim=8, depths=[1, 1, 1, 1], num_frames=2,
+                         drop_path_rate=0.0)
+
+
+def batch(n=4):
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(n, 2, 3, 32, 32, generator=g), torch.tensor([0, 1, 2, 1][:n])
+
+
+def test_lr_scaling_by_batch_world_and_accumulation():
+    cfg = load_config_file(RECIPE, ['DATA.BATCH_SIZE', '8', 'TRAIN.ACCUMULATION_STEPS', '2'])
+    base, warmup, minimum = scaled_lrs(cfg, world_size=3)
+    factor = 8 * 3 * 2 / 512
+    assert (base, warmup, minimum) == (0.1 * factor, 0.001 * factor, 0.001 * factor)
+    assert scaled_lrs(load_config_file(RECIPE), 3)[0] == 0.1 * 24 / 512  # the paper: 3 GPUs x 8
+
+
+def test_cosine_schedule_over_all_steps_with_overlapping_warmup():
+    """The recipe: 120 epochs, 20 warm-up, per step; LR at a few steps vs the closed form."""
+    cfg = load_config_file(RECIPE)
+    steps = 10
+    base, warmup_lr, min_lr = 0.3, 0.003, 0.002
+    opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=base)
+    sched = build_scheduler(cfg, opt, steps, warmup_lr, min_lr)
+    total, warm = 120 * steps, 20 * steps
+
+    def expected(t):
+        if t < warm:
+            return warmup_lr + t * (base - warmup_lr) / warm
+        return min_lr + 0.5 * (base - min_lr) * (1 + math.cos(math.pi * min(t, total) / total))
+
+    for t in (0, 1, 100, 199, 200, 201, 600, 1000, 1199, 1200, 1300):
+        sched.step_update(t)
+        assert math.isclose(opt.param_groups[0]['lr'], expected(t), rel_tol=1e-9), t
+    # The warm-up overlaps the decay: at its end the LR is already below base (cos(pi/6) < 1).
+    sched.step_update(200)
+    assert opt.param_groups[0]['lr'] < base * 0.94
+
+
+def test_no_decay_by_default_and_the_usual_groups_when_decay_is_on():
+    model = tiny_model()
+    cfg = load_config_file(RECIPE)
+    assert cfg.TRAIN.WEIGHT_DECAY == 0.0
+    groups = build_optimizer(cfg, model, 0.1).param_groups
+    assert [g['weight_decay'] for g in groups] == [0.0]
+    assert sum(len(g['params']) for g in groups) == len(list(model.parameters()))
+    assert groups[0]['nesterov'] and groups[0]['momentum'] == 0.9
+
+    cfg = load_config_file(RECIPE, ['TRAIN.WEIGHT_DECAY', '0.05'])
+    groups = build_optimizer(cfg, model, 0.1).param_groups
+    decay = {id(p) for g in groups if g['weight_decay'] == 0.05 for p in g['params']}
+    no_decay = {id(p) for g in groups if g['weight_decay'] == 0.0 for p in g['params']}
+    names = dict((id(p), n) for n, p in model.named_parameters())
+    assert decay | no_decay == set(names) and not decay & no_decay
+    for pid, name in names.items():
+        p = dict(model.named_parameters())[name]
+        one_d = p.ndim <= 1 or name.endswith('.bias')
+        assert (pid in no_decay) == one_d, name
+    assert any('norm' in names[pid] for pid in no_decay)
+    assert all(names[pid].endswith('weight') for pid in decay)
+
+
+def test_gradient_is_clipped_at_train_clip_grad():
+    """A large loss: the recorded norm is above CLIP_GRAD, the applied step is CLIP_GRAD long."""
+    cfg = load_config_file(RECIPE)
+    assert cfg.TRAIN.CLIP_GRAD == 5.0
+    model = tiny_model()
+    before = [p.detach().clone() for p in model.parameters()]
+    lr = 0.01
+    optimizer = build_optimizer(cfg, model, lr)
+
+    class Scaled(SupervisedLoss):
+        def forward(self, samples, outputs, targets):
+            return 1000 * super().forward(samples, outputs, targets)
+
+    class NoSchedule:
+        def step_update(self, num_updates):
+            pass
+
+    stats = train_one_epoch(model, Scaled(nn.CrossEntropyLoss()), [batch(4)], optimizer, NoSchedule(),
+                            torch.amp.GradScaler('cpu', enabled=False), epoch=0, device=torch.device('cpu'),
+                            clip_grad=cfg.TRAIN.CLIP_GRAD)
+    assert stats['grad_norm'] > 5.0  # the norm before clipping
+    delta = torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before)])
+    # First Nesterov SGD step: update = (1 + momentum) * clipped gradient.
+    assert math.isclose(delta.norm().item(), lr * 1.9 * 5.0, rel_tol=1e-4)
+
+
+def _step(model, loader, accumulation_steps):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+
+    class NoSchedule:
+        def step_update(self, num_updates):
+            pass
+
+    train_one_epoch(model, SupervisedLoss(nn.CrossEntropyLoss()), loader, optimizer, NoSchedule(),
+                    torch.amp.GradScaler('cpu', enabled=False), epoch=0, device=torch.device('cpu'),
+                    accumulation_steps=accumulation_steps)
+
+
+def _ddp_accumulation_worker(rank, init_file, out_file):
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
+    x, y = batch(4)
+    model = nn.parallel.DistributedDataParallel(tiny_model())
+    mine = [(x[i:i + 1], y[i:i + 1]) for i in (2 * rank, 2 * rank + 1)]  # two micro-batches of one
+    _step(model, mine, accumulation_steps=2)
+    if rank == 0:
+        torch.save(model.module.state_dict(), out_file)
+    dist.destroy_process_group()
+
+
+def test_ddp_with_accumulation_two_equals_one_big_batch(tmp_path):
+    out = tmp_path / 'ddp.pth'
+    mp.spawn(_ddp_accumulation_worker, args=(str(tmp_path / 'init'), str(out)), nprocs=2)
+    single = tiny_model()
+    _step(single, [batch(4)], accumulation_steps=1)
+    ddp = torch.load(out, weights_only=True)
+    for name, value in single.state_dict().items():
+        torch.testing.assert_close(ddp[name], value, atol=1e-6, rtol=1e-5, msg=name)
