@@ -136,8 +136,8 @@ _C.AUG.FRAME_INTERVAL = 4
 _C.AUG.CROP_SCALE = (0.25, 1.0)
 _C.AUG.CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
 _C.AUG.FLIP_PROB = 0.5
-# Colour jitter strength (brightness, contrast, saturation; hue is a quarter of it) and probability.
-_C.AUG.COLOR_JITTER = 0.4
+# Colour jitter strengths (brightness, contrast, saturation, hue) and probability.
+_C.AUG.COLOR_JITTER = (0.4, 0.4, 0.2, 0.1)
 _C.AUG.COLOR_JITTER_PROB = 0.8
 _C.AUG.GRAY_SCALE = 0.2
 # Mixup alpha, CutMix alpha (0 disables each), probability of mixing a batch, probability of
