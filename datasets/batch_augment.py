@@ -150,8 +150,10 @@ class BatchAugment:
     """
 
     def __init__(self, device, strengths=(0.4, 0.4, 0.2, 0.1), jitter_prob=0.8, gray_prob=0.2, mixup=None,
-                 seed=0, rank=0):
+                 seed=0, rank=0, chunk_size=None):
         self.device, self.seed, self.rank, self.mixup = torch.device(device), seed, rank, mixup
+        # clips coloured together: the whole batch on a GPU, one at a time on a CPU (cache-sized)
+        self.chunk_size = chunk_size or (1 if self.device.type == 'cpu' else None)
         self.strengths, self.jitter_prob, self.gray_prob = jitter_strengths(strengths), jitter_prob, gray_prob
         self.mean = torch.tensor(IMAGENET_DEFAULT_MEAN, device=self.device).view(3, 1, 1)
         self.std = torch.tensor(IMAGENET_DEFAULT_STD, device=self.device).view(3, 1, 1)
@@ -173,7 +175,7 @@ class BatchAugment:
         clips = clips.to(self.device, non_blocking=True)
         labels = labels.to(self.device, non_blocking=True)
         samples = torch.empty(clips.shape, dtype=torch.float32, device=self.device)
-        chunk = len(clips) if self.device.type == 'cuda' else 1
+        chunk = self.chunk_size or len(clips)
         for start in range(0, len(clips), chunk):
             part = samples[start:start + chunk]
             part.copy_(clips[start:start + chunk]).div_(255)

@@ -73,6 +73,19 @@ def test_a_clip_is_torchvisions_colour_jitter_with_its_drawn_parameters():
         torch.testing.assert_close(out, want, rtol=0, atol=2e-5)
 
 
+@pytest.mark.parametrize('device', ['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason='needs CUDA'))])
+def test_batched_path_equals_clip_by_clip(device):
+    """Whole-batch colouring (the GPU way: each operation on the subset of clips that has it at
+    that place of its order) gives what clip-by-clip colouring on the CPU gives."""
+    cfg = config(COLOR_JITTER_PROB=0.8, GRAY_SCALE=0.3)
+    clips, indices = uint8_clips(batch=12), list(range(12))
+    one_by_one = augment(build_batch_augment(cfg, 'cpu'), clips, indices)
+    batched = build_batch_augment(cfg, device)
+    batched.chunk_size = len(clips)
+    torch.testing.assert_close(augment(batched, clips, indices).cpu(), one_by_one, rtol=0, atol=1e-5)
+
+
 def test_one_draw_per_clip_identical_across_frames():
     batch_aug = build_batch_augment(config(COLOR_JITTER_PROB=1.0, GRAY_SCALE=0.0), 'cpu')
     still = uint8_clips(batch=8, frames=1).expand(8, 5, 3, 20, 20).contiguous()  # 5 equal frames per clip
