@@ -11,6 +11,7 @@ The draws for a clip come from a generator seeded by (SEED, epoch, sample index)
 from (SEED, epoch, step, rank) (rng.py): replaying a batch gives the same inputs bit for bit.
 """
 import torch
+import torch.distributed as dist
 from timm.data.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from .mixup import build_mixup
@@ -213,7 +214,6 @@ def build_batch_augment(config, device, rank=None):
     """BatchAugment from AUG.* (colour jitter, grayscale, Mixup/CutMix) and SEED; `rank` defaults to
     this process's rank in the default process group."""
     if rank is None:
-        import torch.distributed as dist
         rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
     aug = config.AUG
     return BatchAugment(device, aug.COLOR_JITTER, aug.COLOR_JITTER_PROB, aug.GRAY_SCALE, build_mixup(config),
