@@ -188,26 +188,26 @@ class BatchAugment:
 
     def colour(self, x, params):
         """Jitter (each operation at its place in the clip's order) then grayscale, in place on float
-        clips (N, T, 3, H, W) in [0, 1]."""
+        clips (N, T, 3, H, W) in [0, 1]. The factors reach the device in one copy."""
+        factors = torch.tensor([p.factors for p in params], dtype=x.dtype).to(x.device, non_blocking=True)
+        factors = factors.view(len(params), 4, 1, 1, 1, 1)
         for position in range(4):
             for op, fn in JITTER_OPS.items():
                 chosen = [p.active[op] and p.order[position] == op for p in params]
-                self._apply(x, fn, chosen, [p.factors[op] for p in params])
+                self._apply(x, fn, chosen, factors[:, op])
         self._apply(x, to_grayscale, [p.gray for p in params])
 
     def _apply(self, x, fn, chosen, factors=None):
-        """fn on the chosen clips of x (in place), each with its own factor."""
+        """fn on the chosen clips of x (in place), each with its own factor (N, 1, 1, 1, 1)."""
         if not any(chosen):
             return
-        index = [i for i, c in enumerate(chosen) if c]
-        args = () if factors is None else (
-            torch.tensor([factors[i] for i in index], dtype=x.dtype).view(-1, 1, 1, 1, 1).to(x.device),)
-        if len(index) == len(x):
+        args = () if factors is None else (factors,)
+        if all(chosen):
             fn(x, *args, scratch=self.scratch)
             return
-        index = torch.tensor(index, device=x.device)
-        part = x.index_select(0, index)
-        x.index_copy_(0, index, fn(part, *args, scratch=self.scratch))
+        index = torch.tensor([i for i, c in enumerate(chosen) if c]).to(x.device, non_blocking=True)
+        args = tuple(a.index_select(0, index) for a in args)
+        x.index_copy_(0, index, fn(x.index_select(0, index), *args, scratch=self.scratch))
 
 
 def build_batch_augment(config, device, rank=None):
