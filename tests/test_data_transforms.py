@@ -43,6 +43,20 @@ def test_clip_crop_shares_crop_and_flip_across_frames_and_ships_uint8():
     assert flips == {True, False}  # the flip does happen, with the same draw for all frames
 
 
+def test_flip_probability_is_the_configured_one():
+    # the whole 64x48 frame every time: only the flip varies
+    crop = clip_crop(config(FLIP_PROB=0.5, CROP_SCALE=(1.0, 1.0), CROP_RATIO=(4 / 3, 4 / 3)))
+    clip = position_clip(frames=1)
+    whole = crop(clip, torch.Generator().manual_seed(0))
+    mirrored = whole.flip(-1)
+    flips = []
+    for seed in range(600):
+        out = crop(clip, torch.Generator().manual_seed(seed))
+        assert torch.equal(out, whole) or torch.equal(out, mirrored)
+        flips.append(torch.equal(out, mirrored) != torch.equal(whole, mirrored))
+    assert abs(sum(flips) / len(flips) - 0.5) < 0.07
+
+
 def test_clip_crop_is_a_function_of_its_generator():
     crop, clip = clip_crop(config()), position_clip()
     a = crop(clip, torch.Generator().manual_seed(3))
