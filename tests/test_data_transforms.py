@@ -53,7 +53,7 @@ def test_flip_probability_is_the_configured_one():
     for seed in range(600):
         out = crop(clip, torch.Generator().manual_seed(seed))
         assert torch.equal(out, whole) or torch.equal(out, mirrored)
-        flips.append(torch.equal(out, mirrored) != torch.equal(whole, mirrored))
+        flips.append(torch.equal(out, mirrored))  # flipped relative to seed 0: half the time either way
     assert abs(sum(flips) / len(flips) - 0.5) < 0.07
 
 
