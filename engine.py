@@ -41,9 +41,13 @@ def memory_mb(device):
 
 
 def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, epoch, *, device,
-                    amp_dtype=None, mixup_fn=None, accumulation_steps=1, clip_grad=0.0,
+                    amp_dtype=None, batch_augment=None, accumulation_steps=1, clip_grad=0.0,
                     print_freq=10, num_epochs=1, logger=None):
-    """One epoch; the LR schedule advances once per optimiser step. Returns averaged stats."""
+    """One epoch; the LR schedule advances once per optimiser step. Returns averaged stats.
+
+    With `batch_augment` (datasets.build_batch_augment) the loader yields (uint8 clips, labels,
+    sample indices) and batch_augment(..., epoch=epoch, step=idx, sample_indices=...) makes the
+    model input on the device; without it the loader yields ready (samples, targets)."""
     model.train()
     criterion.train()
     optimizer.zero_grad(set_to_none=True)
@@ -52,11 +56,12 @@ def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, e
     meters = {name: AverageMeter() for name in ('loss', 'grad_norm', 'time')}
     part_meters = {}
     start = end = time.time()
-    for idx, (samples, targets) in enumerate(loader):
-        samples = samples.to(device, non_blocking=True)
-        targets = targets.to(device, non_blocking=True)
-        if mixup_fn is not None:
-            samples, targets = mixup_fn(samples, targets)
+    for idx, batch in enumerate(loader):
+        if batch_augment is None:
+            samples, targets = (t.to(device, non_blocking=True) for t in batch)
+        else:
+            clips, labels, indices = batch
+            samples, targets = batch_augment(clips, labels, epoch=epoch, step=idx, sample_indices=indices)
 
         is_step = (idx + 1) % accumulation_steps == 0
         # Micro-steps that do not step the optimiser skip DDP's gradient all-reduce.

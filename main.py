@@ -12,7 +12,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from config import get_config
-from datasets import build_dataloader, build_mixup, build_val_loader
+from datasets import build_batch_augment, build_dataloader, build_val_loader
 from engine import amp_settings, evaluate, train_one_epoch
 from models import build_model
 from utils.checkpoint import (find_latest_checkpoint, load_model_weights, resume_training,
@@ -107,7 +107,7 @@ def _run(config, build_criterion, rank, world_size, device, logger):
 
     dataset_train, dataset_test, loader_train, loader_test = build_dataloader(config)
     val_loaders[config.TEST.NUM_CLIP, config.TEST.NUM_CROP] = (dataset_test, loader_test)
-    mixup_fn = build_mixup(config)
+    batch_augment = build_batch_augment(config, device, rank)
     accum = config.TRAIN.ACCUMULATION_STEPS
     steps_per_epoch = len(loader_train) // accum
     if steps_per_epoch == 0:
@@ -121,7 +121,7 @@ def _run(config, build_criterion, rank, world_size, device, logger):
     lr_scheduler = build_scheduler(config, optimizer, steps_per_epoch, warmup_lr, min_lr)
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
 
-    base_criterion = build_base_criterion(config, mixup_fn is not None)
+    base_criterion = build_base_criterion(config, batch_augment.mixup is not None)
     if build_criterion is None:
         criterion = SupervisedLoss(base_criterion)
     else:
@@ -157,7 +157,7 @@ def _run(config, build_criterion, rank, world_size, device, logger):
         record = {'epoch': epoch}
         record.update(train_one_epoch(
             model, criterion, loader_train, optimizer, lr_scheduler, scaler, epoch, device=device,
-            amp_dtype=amp_dtype, mixup_fn=mixup_fn, accumulation_steps=accum,
+            amp_dtype=amp_dtype, batch_augment=batch_augment, accumulation_steps=accum,
             clip_grad=config.TRAIN.CLIP_GRAD, print_freq=config.PRINT_FREQ,
             num_epochs=config.TRAIN.EPOCHS, logger=logger))
         last = epoch == config.TRAIN.EPOCHS - 1

@@ -1,9 +1,12 @@
 """Train and validation loaders built from the config.
 
-Training shuffles with a DistributedSampler (one replica in a single process), so the order of an
-epoch depends only on SEED and the epoch (the engine calls set_epoch) and a resumed run replays
-it exactly; it drops the last incomplete batch (Mixup needs even batches). Validation
-shards `rank::world` so every video is evaluated on exactly one rank and none is dropped.
+Training shuffles with an EpochSampler (a DistributedSampler, one replica in a single process), so
+the order of an epoch depends only on SEED and the epoch (main.py calls set_epoch), and it hands
+the epoch to the dataset with every index: each clip's draws are a function of (SEED, epoch,
+index) in whichever persistent worker makes it, and a resumed run replays the epoch exactly. A
+train batch is (uint8 clips (B, T, C, S, S), labels, sample indices); the device half of the
+augmentation (batch_augment.py) takes it from there. The last incomplete batch is dropped.
+Validation shards `rank::world` so every video is evaluated on exactly one rank and none is dropped.
 """
 import logging
 import math
@@ -15,10 +18,18 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from .annotations import read_annotations, read_label_list
 from .decode import VideoDecodeError, resolve_backend
-from .transforms import decode_side, normalize, train_transform
+from .transforms import clip_crop, decode_side, normalize
 from .video_dataset import TestClips, TrainClips, test_views
 
 logger = logging.getLogger(__name__)
+
+
+class EpochSampler(DistributedSampler):
+    """DistributedSampler yielding (index, epoch) pairs: the epoch reaches the dataset in the worker
+    with each index (robust with persistent workers, which never see set_epoch)."""
+
+    def __iter__(self):
+        return ((index, self.epoch) for index in super().__iter__())
 
 
 class ShardedSampler(Sampler):
@@ -66,16 +77,18 @@ def _check_labels(config):
 
 
 def _loader_kwargs(config):
+    """A generator of its own, so that starting an iterator (it draws the workers' base seed) leaves
+    the global RNG, which the model's dropout and drop path use, untouched."""
     workers = config.DATA.NUM_WORKERS
     return dict(num_workers=workers, pin_memory=bool(config.DATA.PIN_MEMORY) and torch.cuda.is_available(),
-                persistent_workers=workers > 0)
+                persistent_workers=workers > 0, generator=torch.Generator().manual_seed(config.SEED))
 
 
 def build_train_dataset(config):
     _check_labels(config)
     return TrainClips(_samples(config, config.DATA.TRAIN_FILE, 'TRAIN_FILE'), config.DATA.NUM_FRAMES,
-                      train_transform(config), resolve_backend(config.DATA.DECODER),
-                      decode_side(config, train=True), config.DATA.SKIP_BAD_VIDEOS)
+                      clip_crop(config), resolve_backend(config.DATA.DECODER),
+                      decode_side(config, train=True), config.DATA.SKIP_BAD_VIDEOS, config.SEED)
 
 
 def build_val_dataset(config, num_clip, num_crop):
@@ -103,11 +116,12 @@ def build_val_loader(config, num_clip, num_crop, rank=None, world_size=None):
 
 
 def build_dataloader(config):
-    """(dataset_train, dataset_val, loader_train, loader_val); validation uses TEST.NUM_CLIP x
-    TEST.NUM_CROP views."""
+    """(dataset_train, dataset_val, loader_train, loader_val); the train loader yields (uint8 clips
+    (B, T, C, S, S), labels (B,), sample indices (B,)) for `build_batch_augment`; validation uses
+    TEST.NUM_CLIP x TEST.NUM_CROP views."""
     dataset_train = build_train_dataset(config)
     rank, world_size = _rank_world()
-    sampler = DistributedSampler(dataset_train, num_replicas=world_size, rank=rank, shuffle=True,
+    sampler = EpochSampler(dataset_train, num_replicas=world_size, rank=rank, shuffle=True,
                                  seed=config.SEED, drop_last=True)
     if len(dataset_train) < config.DATA.BATCH_SIZE * world_size:
         raise ValueError(f'{config.DATA.TRAIN_FILE}: {len(dataset_train)} videos cannot fill one batch of '

@@ -1,23 +1,93 @@
-"""Mixup / CutMix for clips: timm's `Mixup` on clips seen as `(B, T*C, H, W)` images, so the
-mixing weight and the CutMix box are shared by all frames of a clip."""
-from timm.data import Mixup
+"""Mixup / CutMix for clips, with timm's semantics ('batch' mode) and replayable draws.
+
+timm's `Mixup` draws from numpy's global RNG, which differs between an uninterrupted and a resumed
+run. `ClipMixup` draws lambda, the choice of Mixup or CutMix and the box from a generator seeded by
+(SEED, epoch, step, rank), so a batch is mixed the same way every time it is made. Clip b is mixed
+with clip B-1-b (timm's flipped batch); one lambda and one box for the whole batch and every frame.
+Targets are timm's `mixup_target` (label smoothing included).
+"""
+import numpy as np
+import torch
+from timm.data.mixup import mixup_target
+
+from .rng import MIX, numpy_generator
 
 
 class ClipMixup:
-    """`clips, targets = mixup(clips, labels)` on `(B, T, C, H, W)` clips (B even); targets are
-    smoothed one-hot mixtures `(B, num_classes)`."""
+    """`clips, targets = mixup(clips, labels, epoch=e, step=s, rank=r)` on float `(B, T, C, H, W)`
+    clips (mixed in place); targets are smoothed one-hot mixtures `(B, num_classes)`."""
 
-    def __init__(self, **kwargs):
-        self.mixup = Mixup(**kwargs)
+    def __init__(self, mixup_alpha=1.0, cutmix_alpha=0.0, cutmix_minmax=None, prob=1.0, switch_prob=0.5,
+                 label_smoothing=0.1, num_classes=1000, seed=0, correct_lam=True):
+        if cutmix_minmax is not None:
+            if len(cutmix_minmax) != 2:
+                raise ValueError(f'AUG.CUTMIX_MINMAX must be (min, max) box fractions, got {cutmix_minmax}')
+            cutmix_alpha = 1.0  # as timm: the box size comes from the range, lambda from the box
+        self.mixup_alpha, self.cutmix_alpha, self.cutmix_minmax = mixup_alpha, cutmix_alpha, cutmix_minmax
+        self.prob, self.switch_prob, self.correct_lam = prob, switch_prob, correct_lam
+        self.label_smoothing, self.num_classes, self.seed = label_smoothing, num_classes, seed
 
-    def __call__(self, clips, labels):
+    def draw(self, height, width, epoch, step, rank=0):
+        """(lam, box or None) for the batch of (epoch, step, rank); box = (top, bottom, left, right)."""
+        rng = numpy_generator(self.seed, MIX, epoch, step, rank)
+        if rng.random() >= self.prob:
+            return 1.0, None
+        if self.mixup_alpha > 0 and self.cutmix_alpha > 0:
+            use_cutmix = rng.random() < self.switch_prob
+        else:
+            use_cutmix = self.cutmix_alpha > 0
+        alpha = self.cutmix_alpha if use_cutmix else self.mixup_alpha
+        lam = float(rng.beta(alpha, alpha))
+        if not use_cutmix:
+            return lam, None
+        return self._box(rng, height, width, lam)
+
+    def _box(self, rng, height, width, lam):
+        """timm's rand_bbox / rand_bbox_minmax and its area correction of lambda."""
+        if self.cutmix_minmax is not None:
+            low, high = self.cutmix_minmax
+            cut_h = int(rng.integers(int(height * low), int(height * high)))
+            cut_w = int(rng.integers(int(width * low), int(width * high)))
+            top, left = int(rng.integers(0, height - cut_h)), int(rng.integers(0, width - cut_w))
+            box = (top, top + cut_h, left, left + cut_w)
+        else:
+            ratio = np.sqrt(1 - lam)
+            cut_h, cut_w = int(height * ratio), int(width * ratio)
+            cy, cx = int(rng.integers(0, height)), int(rng.integers(0, width))
+            box = (int(np.clip(cy - cut_h // 2, 0, height)), int(np.clip(cy + cut_h // 2, 0, height)),
+                   int(np.clip(cx - cut_w // 2, 0, width)), int(np.clip(cx + cut_w // 2, 0, width)))
+        if self.correct_lam or self.cutmix_minmax is not None:
+            lam = 1.0 - (box[1] - box[0]) * (box[3] - box[2]) / float(height * width)
+        return lam, box
+
+    def __call__(self, clips, labels, *, epoch, step, rank=0):
         if clips.ndim != 5:
             raise ValueError(f'expected clips (B, T, C, H, W), got shape {tuple(clips.shape)}')
-        b, t, c, h, w = clips.shape
-        if labels.shape[0] != b:
-            raise ValueError(f'{b} clips but {labels.shape[0]} labels')
-        images, targets = self.mixup(clips.reshape(b, t * c, h, w), labels)
-        return images.reshape(b, t, c, h, w), targets
+        if labels.shape[0] != clips.shape[0]:
+            raise ValueError(f'{clips.shape[0]} clips but {labels.shape[0]} labels')
+        lam, box = self.draw(*clips.shape[-2:], epoch, step, rank)
+        if lam != 1.0:
+            mix_pairs(clips, lam, box)
+        return clips, mixup_target(labels, self.num_classes, lam, self.label_smoothing)
+
+
+def mix_pairs(clips, lam, box=None):
+    """In place: clip b and clip B-1-b become lam * own + (1 - lam) * other (Mixup), or swap the
+    box (CutMix). Pair by pair, so the working memory is one clip, not a flipped batch."""
+    batch = clips.shape[0]
+    for b in range(batch // 2):
+        first, second = clips[b], clips[batch - 1 - b]
+        if box is None:
+            kept = first.clone()
+            first.mul_(lam).add_(second, alpha=1 - lam)
+            second.mul_(lam).add_(kept, alpha=1 - lam)
+        else:
+            top, bottom, left, right = box
+            first, second = first[..., top:bottom, left:right], second[..., top:bottom, left:right]
+            kept = first.clone()
+            first.copy_(second)
+            second.copy_(kept)
+    return clips
 
 
 def build_mixup(config):
@@ -25,6 +95,9 @@ def build_mixup(config):
     aug = config.AUG
     if not (aug.MIXUP > 0 or aug.CUTMIX > 0 or aug.CUTMIX_MINMAX is not None):
         return None
+    if aug.MIXUP_MODE != 'batch':
+        raise ValueError(f"AUG.MIXUP_MODE {aug.MIXUP_MODE!r} is not supported: clips are mixed per batch "
+                         "('batch', the recipe's and timm's default)")
     return ClipMixup(mixup_alpha=aug.MIXUP, cutmix_alpha=aug.CUTMIX, cutmix_minmax=aug.CUTMIX_MINMAX,
-                     prob=aug.MIXUP_PROB, switch_prob=aug.MIXUP_SWITCH_PROB, mode=aug.MIXUP_MODE,
-                     label_smoothing=aug.LABEL_SMOOTH, num_classes=config.MODEL.NUM_CLASSES)
+                     prob=aug.MIXUP_PROB, switch_prob=aug.MIXUP_SWITCH_PROB,
+                     label_smoothing=aug.LABEL_SMOOTH, num_classes=config.MODEL.NUM_CLASSES, seed=config.SEED)

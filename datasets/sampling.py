@@ -18,10 +18,16 @@ def _pick(total, num_frames, offsets):
     return pos.floor().long().clamp_(0, total - 1).tolist()
 
 
-def train_indices(total, num_frames, generator=None):
-    """A random frame in each segment (torch RNG, so DataLoader workers differ)."""
+def train_offsets(num_frames, generator):
+    """Where in its segment each training frame is taken: fractions in [0, 1), drawn before the
+    frame count is known (so a decoder that recounts frames reuses the same draw)."""
+    return torch.rand(num_frames, generator=generator, dtype=torch.float64)
+
+
+def train_indices(total, num_frames, offsets):
+    """The frame at fraction `offsets[i]` (from `train_offsets`) of each segment i."""
     _check(total, num_frames)
-    return _pick(total, num_frames, torch.rand(num_frames, generator=generator, dtype=torch.float64))
+    return _pick(total, num_frames, offsets)
 
 
 def test_indices(total, num_frames, view=0, num_views=1):

@@ -1,12 +1,13 @@
-"""Clip transforms on uint8 `(T, C, H, W)` tensors (PROTOCOL.md).
+"""Clip transforms on uint8 `(T, C, H, W)` tensors (PROTOCOL.md), in the loader workers.
 
-torchvision `transforms.v2` treats the leading T dimension as a batch and draws its random
-parameters once per call, so every frame of a clip gets the same crop, flip and colour change.
-Frames stay uint8 until the final normalisation.
+Training: `ClipCrop` (random resized crop + flip, one draw per clip from the clip's own generator,
+shared by all frames); the rest of the recipe runs batched on the device (batch_augment.py).
+Testing: `SpatialViews`. Frames stay uint8; `normalize` makes the float model input.
 """
+import math
+
 import torch
 from timm.data.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 
@@ -28,21 +29,61 @@ def normalize(clip):
     return F.normalize(clip, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
 
 
-def train_transform(config):
-    """Short-side resize, random resized crop to INPUT_SIZE, flip, colour jitter (with
-    probability), grayscale (with probability), normalise: uint8 (T,C,H,W) -> float (T,C,S,S)."""
-    aug, size = config.AUG, config.DATA.INPUT_SIZE
-    ops = [
-        v2.Resize(resize_side(size), antialias=True),
-        v2.RandomResizedCrop(size, scale=tuple(aug.CROP_SCALE), ratio=tuple(aug.CROP_RATIO), antialias=True),
-        v2.RandomHorizontalFlip(aug.FLIP_PROB),
-    ]
-    if any(aug.COLOR_JITTER) and aug.COLOR_JITTER_PROB > 0:  # (brightness, contrast, saturation, hue)
-        ops.append(v2.RandomApply([v2.ColorJitter(*aug.COLOR_JITTER)], p=aug.COLOR_JITTER_PROB))
-    if aug.GRAY_SCALE > 0:
-        ops.append(v2.RandomGrayscale(aug.GRAY_SCALE))
-    ops.append(v2.Lambda(normalize))
-    return v2.Compose(ops)
+def crop_box(height, width, scale, ratio, generator):
+    """(top, left, h, w) of a random resized crop: area fraction in `scale`, aspect ratio in `ratio`
+    (log-uniform), drawn from `generator`; torchvision's RandomResizedCrop.get_params (10 tries,
+    then the largest centred box within the ratio range)."""
+    area = height * width
+    log_ratio = torch.log(torch.tensor(ratio, dtype=torch.float64))
+    for _ in range(10):
+        u = torch.rand(2, generator=generator, dtype=torch.float64)
+        target_area = area * (scale[0] + (scale[1] - scale[0]) * u[0].item())
+        aspect = math.exp((log_ratio[0] + (log_ratio[1] - log_ratio[0]) * u[1]).item())
+        w = int(round(math.sqrt(target_area * aspect)))
+        h = int(round(math.sqrt(target_area / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(torch.randint(0, height - h + 1, (), generator=generator))
+            left = int(torch.randint(0, width - w + 1, (), generator=generator))
+            return top, left, h, w
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        w, h = int(round(height * max(ratio))), height
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+class ClipCrop:
+    """The worker half of the train augmentation: random resized crop to INPUT_SIZE and horizontal
+    flip, one draw per clip, on uint8 `(T, C, H, W)` -> uint8 `(T, C, S, S)` (workers never ship
+    float: a quarter of the bytes). Colour jitter, grayscale and normalisation follow on the
+    training device (datasets/batch_augment.py).
+
+    The recipe resizes the short side to 256/224 * S before the crop. Area fraction and aspect ratio
+    are relative, so the box is drawn on the decoded frames directly (already brought down to that
+    short side by the decoder) and resized once: the same distribution of crops, one interpolation
+    instead of two."""
+
+    def __init__(self, input_size, scale, ratio, flip_prob):
+        self.size, self.scale, self.ratio, self.flip_prob = input_size, tuple(scale), tuple(ratio), flip_prob
+        if not (len(self.scale) == 2 and 0 < self.scale[0] <= self.scale[1] <= 1):
+            raise ValueError(f'AUG.CROP_SCALE must be (min, max) area fractions in (0, 1], got {scale}')
+        if not (len(self.ratio) == 2 and 0 < self.ratio[0] <= self.ratio[1]):
+            raise ValueError(f'AUG.CROP_RATIO must be (min, max) aspect ratios > 0, got {ratio}')
+
+    def __call__(self, frames, generator):
+        top, left, h, w = crop_box(*frames.shape[-2:], self.scale, self.ratio, generator)
+        clip = F.resized_crop(frames, top, left, h, w, [self.size, self.size], antialias=True)
+        if torch.rand((), generator=generator) < self.flip_prob:
+            clip = F.horizontal_flip(clip)
+        return clip
+
+
+def clip_crop(config):
+    aug = config.AUG
+    return ClipCrop(config.DATA.INPUT_SIZE, aug.CROP_SCALE, aug.CROP_RATIO, aug.FLIP_PROB)
 
 
 def three_crops(clip, size):

@@ -1,13 +1,15 @@
-"""Datasets over an annotation list: one augmented clip per video for training, all test views of a
-video (with its index) for evaluation. Bad files raise; under DATA.SKIP_BAD_VIDEOS a training clip is
-replaced by another video and a validation video is marked (index -1) for evaluation to leave out."""
+"""Datasets over an annotation list: one cropped uint8 clip per video for training, all test views
+of a video (with its index) for evaluation. Bad files raise; under DATA.SKIP_BAD_VIDEOS a training
+clip is replaced by another video and a validation video is marked (index -1) for evaluation to
+leave out."""
 import logging
 
 import torch
 from torch.utils.data import Dataset
 
 from .decode import VideoDecodeError, _log_once, read_clip
-from .sampling import test_indices, train_indices
+from .rng import CLIP, torch_generator
+from .sampling import test_indices, train_indices, train_offsets
 from .transforms import SpatialViews, normalize
 
 logger = logging.getLogger(__name__)
@@ -31,50 +33,51 @@ class _VideoDataset(Dataset):
         self.samples = list(samples)
         self.num_frames, self.backend, self.short_side = num_frames, backend, short_side
         self.skip_bad = skip_bad
-        self.bad = set()  # indices found bad in this process (each worker keeps its own)
 
     def __len__(self):
         return len(self.samples)
 
-    def load(self, index):
-        raise NotImplementedError
 
-    def __getitem__(self, index):
-        tried = []
+class TrainClips(_VideoDataset):
+    """`dataset[index, epoch]` -> (clip uint8 (T, C, S, S), label, index): a random frame per
+    segment, cropped and flipped by `transform(frames, generator)`.
+
+    Every draw (frame offsets, crop, flip, the replacement of a bad video) comes from a generator
+    seeded by (seed, epoch, index) (datasets/rng.py), so a clip does not depend on the worker that
+    made it or on what that worker made before: resuming replays an epoch exactly at any
+    DATA.NUM_WORKERS. The epoch travels with the index (EpochSampler); a bare int index means
+    epoch 0. The index returned is the one asked for, also when a bad video was replaced, so the
+    device-side draws keyed on it (batch_augment.py) stay the same."""
+
+    def __init__(self, samples, num_frames, transform, backend='decord', short_side=None, skip_bad=False,
+                 seed=0):
+        super().__init__(samples, num_frames, backend, short_side, skip_bad)
+        self.transform, self.seed = transform, seed
+
+    def load(self, index, generator):
+        path, label = self.samples[index]
+        offsets = train_offsets(self.num_frames, generator)
+        frames, _ = read_clip(path, lambda total: train_indices(total, self.num_frames, offsets), self.backend,
+                              self.short_side)
+        return self.transform(frames, generator), label
+
+    def __getitem__(self, key):
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        generator = torch_generator(self.seed, CLIP, epoch, index)
+        tried, current = [], index
         for _ in range(MAX_RETRIES + 1):
             try:
-                return self.load(index)
+                clip, label = self.load(current, generator)
+                return clip, label, index
             except VideoDecodeError as err:
                 if not self.skip_bad:
                     raise
                 tried.append(err.path)
-                self.bad.add(index)
                 _log_once(('skip', err.path), 'skipping a bad video (DATA.SKIP_BAD_VIDEOS): %s', err,
                           log=logger)
-                index = self._replacement()
+                current = int(torch.randint(len(self.samples), (), generator=generator))
         raise RuntimeError(f'{len(tried)} videos in a row failed to decode under DATA.SKIP_BAD_VIDEOS '
                            f'(is DATA.ROOT right?): {tried}')
-
-    def _replacement(self):
-        for _ in range(100):
-            index = int(torch.randint(len(self.samples), ()))
-            if index not in self.bad:
-                return index
-        return index
-
-
-class TrainClips(_VideoDataset):
-    """(clip float (T, C, S, S), label): a random frame per segment, one random augmentation."""
-
-    def __init__(self, samples, num_frames, transform, backend='decord', short_side=None, skip_bad=False):
-        super().__init__(samples, num_frames, backend, short_side, skip_bad)
-        self.transform = transform
-
-    def load(self, index):
-        path, label = self.samples[index]
-        frames, _ = read_clip(path, lambda total: train_indices(total, self.num_frames), self.backend,
-                              self.short_side)
-        return self.transform(frames), label
 
 
 class TestClips(_VideoDataset):

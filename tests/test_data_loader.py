@@ -9,7 +9,7 @@ from torch.utils.data import DistributedSampler
 
 import datasets
 import datasets.decode as decode
-from datasets import ShardedSampler, build_dataloader, build_val_loader, load_test_clip
+from datasets import EpochSampler, ShardedSampler, build_dataloader, build_val_loader, load_test_clip
 from datasets.annotations import AnnotationError
 from datasets.decode import VideoDecodeError
 from datasets.sampling import test_indices as view_indices
@@ -38,19 +38,20 @@ def test_train_and_val_loaders(tiny, backend):
     config = config_for(tiny, DATA__DECODER=backend, TEST__NUM_CLIP=2, TEST__NUM_CROP=3)
     dataset_train, dataset_val, loader_train, loader_val = build_dataloader(config)
     sampler = loader_train.sampler
-    assert isinstance(sampler, DistributedSampler) and sampler.num_replicas == 1 and loader_train.drop_last
+    assert isinstance(sampler, EpochSampler) and sampler.num_replicas == 1 and loader_train.drop_last
     sampler.set_epoch(3)
     order = list(sampler)
-    assert sorted(order) == list(range(6)) and order == list(sampler)  # the epoch fixes the order
+    assert sorted(order) == [(i, 3) for i in range(6)] and order == list(sampler)  # the epoch fixes the order
     sampler.set_epoch(4)
-    assert list(sampler) != order
+    assert [i for i, _ in sampler] != [i for i, _ in order]
     assert len(dataset_train) == len(dataset_val) == 6
     batches = list(loader_train)
     assert len(batches) == 3
-    for clips, labels in batches:
-        assert clips.shape == (2, 4, 3, 32, 32) and clips.dtype == torch.float32
+    for clips, labels, indices in batches:
+        assert clips.shape == (2, 4, 3, 32, 32) and clips.dtype == torch.uint8  # workers ship uint8
         assert labels.dtype == torch.int64 and set(labels.tolist()) <= {0, 1, 2}
-        assert clips.abs().max() < 3  # normalised
+        assert labels.tolist() == [dataset_train.samples[i][1] for i in indices.tolist()]
+    assert sorted(i for _, _, idx in batches for i in idx.tolist()) == list(range(6))
     seen = []
     for views, labels, indices in loader_val:
         assert views.shape[1:] == (6, 4, 3, 32, 32) and views.dtype == torch.float32
@@ -102,10 +103,37 @@ def test_workers_and_distributed_sampler(tiny, tmp_path):
         assert loader_train.persistent_workers and loader_train.num_workers == 2
         for epoch in range(2):
             loader_train.sampler.set_epoch(epoch)
-            assert [clips.shape for clips, _ in loader_train] == [(2, 4, 3, 32, 32)] * 3
+            assert [clips.shape for clips, _, _ in loader_train] == [(2, 4, 3, 32, 32)] * 3
         assert sorted(i for _, _, idx in loader_val for i in idx.tolist()) == list(range(6))
     finally:
         dist.destroy_process_group()
+
+
+def epoch_clips(loader, epoch):
+    loader.sampler.set_epoch(epoch)
+    return {int(i): clip for clips, _, indices in loader for i, clip in zip(indices, clips)}
+
+
+def test_train_clips_depend_on_seed_epoch_and_index_not_on_workers(tiny):
+    """Frame offsets, crop and flip are drawn from (SEED, epoch, index): 0 or 2 persistent workers,
+    any batch size, and a fresh loader (a resumed run) give the same clip for the same index."""
+    runs = []
+    for workers, batch in ((0, 2), (2, 3), (2, 2)):
+        config = config_for(tiny, DATA__NUM_WORKERS=workers, DATA__BATCH_SIZE=batch, DATA__DECODER='pyav')
+        dataset, _, loader, _ = build_dataloader(config)
+        runs.append([epoch_clips(loader, epoch) for epoch in (0, 1)])
+        del loader
+    for run in runs[1:]:
+        for epoch in (0, 1):
+            assert sorted(run[epoch]) == list(range(6))
+            assert all(torch.equal(run[epoch][i], runs[0][epoch][i]) for i in range(6))
+    assert any(not torch.equal(runs[0][0][i], runs[0][1][i]) for i in range(6))  # a new epoch draws again
+    clip, label, index = dataset[4, 1]
+    assert torch.equal(clip, runs[0][1][4]) and index == 4 and label == dataset.samples[4][1]
+    config.defrost()
+    config.SEED = 1
+    other = build_dataloader(config)[0]
+    assert any(not torch.equal(other[i, 1][0], runs[0][1][i]) for i in range(6))
 
 
 def test_load_test_clip(tiny):
@@ -147,7 +175,7 @@ def test_bad_videos_are_skipped_and_logged_once(with_bad, caplog):
     with caplog.at_level(logging.WARNING):
         for _ in range(3):
             batches = list(loader)
-            assert [clips.shape[0] for clips, _ in batches] == [4, 4]
+            assert [clips.shape[0] for clips, _, _ in batches] == [4, 4]
     skipped = [r.getMessage() for r in caplog.records if 'skipping a bad video' in r.getMessage()]
     assert {r.name for r in caplog.records if 'skipping' in r.getMessage()} == {'datasets.video_dataset'}
     assert sorted(m.split(': ', 1)[1].split(':')[0] for m in skipped) == sorted(bad)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from datasets.sampling import test_indices as view_indices
-from datasets.sampling import train_indices
+from datasets.sampling import train_indices, train_offsets
 
 
 @pytest.mark.parametrize('total', [8, 9, 31, 100, 301])
@@ -13,7 +13,7 @@ def test_train_indices_lie_in_their_segments(total):
     generator = torch.Generator().manual_seed(0)
     seen = set()
     for _ in range(200):
-        indices = train_indices(total, 8, generator)
+        indices = train_indices(total, 8, train_offsets(8, generator))
         assert len(indices) == 8
         for i, index in enumerate(indices):
             low, high = math.floor(i * total / 8), math.ceil((i + 1) * total / 8) - 1
@@ -24,8 +24,9 @@ def test_train_indices_lie_in_their_segments(total):
 
 
 def test_short_videos_repeat_frames():
+    generator = torch.Generator().manual_seed(0)
     for _ in range(20):
-        indices = train_indices(3, 8)
+        indices = train_indices(3, 8, train_offsets(8, generator))
         assert indices == sorted(indices) and set(indices) <= {0, 1, 2}
     assert set(view_indices(3, 8)) == {0, 1, 2}
     assert view_indices(1, 8) == [0] * 8
@@ -44,6 +45,6 @@ def test_test_views_are_deterministic_and_distinct():
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match='0 frames'):
-        train_indices(0, 8)
+        train_indices(0, 8, torch.zeros(8))
     with pytest.raises(ValueError, match='view 2 is not in'):
         view_indices(10, 4, 2, 2)

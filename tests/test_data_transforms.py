@@ -1,10 +1,10 @@
-"""Clip transforms: one random draw shared by all frames; shapes, dtype, normalisation, test crops."""
+"""Worker clip transforms: one crop/flip draw shared by all frames, uint8 out; normalisation; test crops."""
 import pytest
 import torch
-from timm.data.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from torchvision.transforms import v2
 
 from config import get_config
-from datasets.transforms import SpatialViews, normalize, train_transform
+from datasets.transforms import ClipCrop, SpatialViews, clip_crop, crop_box, normalize
 
 
 def position_clip(frames=6, height=48, width=64):
@@ -27,40 +27,74 @@ def config(**aug):
     return cfg
 
 
-def denormalize(clip):
-    mean = torch.tensor(IMAGENET_DEFAULT_MEAN)[:, None, None] * 255
-    std = torch.tensor(IMAGENET_DEFAULT_STD)[:, None, None] * 255
-    return clip * std + mean
-
-
-def test_train_transform_shares_crop_and_flip_across_frames():
-    transform = train_transform(config(COLOR_JITTER_PROB=0.0, GRAY_SCALE=0.0))
+def test_clip_crop_shares_crop_and_flip_across_frames_and_ships_uint8():
+    crop = clip_crop(config())
     clip = position_clip()
     flips = set()
     for seed in range(30):
-        torch.manual_seed(seed)
-        out = denormalize(transform(clip))
-        assert out.shape == (6, 3, 32, 32) and out.dtype == torch.float32
+        out = crop(clip, torch.Generator().manual_seed(seed))
+        assert out.shape == (6, 3, 32, 32) and out.dtype == torch.uint8
         # position channels identical in every frame: same crop and flip
-        assert torch.allclose(out[:, :2], out[:1, :2].expand_as(out[:, :2]), atol=1e-3)
+        assert torch.equal(out[:, :2], out[:1, :2].expand_as(out[:, :2]))
         # per-frame content kept: the frame code differs between frames
-        assert out[:, 2].mean(dim=(1, 2)).diff().abs().min() > 30
-        red = out[0, 0]
+        assert out[:, 2].float().mean(dim=(1, 2)).diff().abs().min() > 30
+        red = out[0, 0].float()
         flips.add(bool(red[:, 0].mean() > red[:, -1].mean()))
     assert flips == {True, False}  # the flip does happen, with the same draw for all frames
 
 
-def test_full_train_chain_gives_identical_frames_for_identical_input():
-    transform = train_transform(config(COLOR_JITTER_PROB=1.0, GRAY_SCALE=0.5))
-    clip = position_clip()
-    clip[:, 2] = 90
-    outputs = []
-    for seed in range(10):
-        torch.manual_seed(seed)
-        out = transform(clip)
-        assert torch.allclose(out, out[:1].expand_as(out), atol=1e-5)
-        outputs.append(out[0])
-    assert not torch.allclose(outputs[0], outputs[1])  # the draws do differ between clips
+def test_flip_probability_is_the_configured_one():
+    # the whole 64x48 frame every time: only the flip varies
+    crop = clip_crop(config(FLIP_PROB=0.5, CROP_SCALE=(1.0, 1.0), CROP_RATIO=(4 / 3, 4 / 3)))
+    clip = position_clip(frames=1)
+    whole = crop(clip, torch.Generator().manual_seed(0))
+    mirrored = whole.flip(-1)
+    flips = []
+    for seed in range(600):
+        out = crop(clip, torch.Generator().manual_seed(seed))
+        assert torch.equal(out, whole) or torch.equal(out, mirrored)
+        flips.append(torch.equal(out, mirrored))  # flipped relative to seed 0: half the time either way
+    assert abs(sum(flips) / len(flips) - 0.5) < 0.07
+
+
+def test_clip_crop_is_a_function_of_its_generator():
+    crop, clip = clip_crop(config()), position_clip()
+    a = crop(clip, torch.Generator().manual_seed(3))
+    assert torch.equal(a, crop(clip, torch.Generator().manual_seed(3)))
+    assert not torch.equal(a, crop(clip, torch.Generator().manual_seed(4)))
+
+
+def box_stats(draw, n=3000):
+    boxes = torch.tensor([draw() for _ in range(n)], dtype=torch.float64)
+    top, left, h, w = boxes.unbind(1)
+    assert (top >= 0).all() and (top + h <= 240).all() and (left >= 0).all() and (left + w <= 320).all()
+    area, ratio = h * w / (240 * 320), w / h
+    centre = (left + w / 2) / 320
+    return area, ratio, centre
+
+
+def test_crop_boxes_are_distributed_as_torchvisions():
+    """The same distribution as torchvision's RandomResizedCrop.get_params (which draws from the
+    global RNG): area fraction, aspect ratio and position."""
+    generator = torch.Generator().manual_seed(0)
+    ours = box_stats(lambda: crop_box(240, 320, (0.08, 1.0), (3 / 4, 4 / 3), generator))
+    torch.manual_seed(0)
+    frame = torch.zeros(3, 240, 320)
+    theirs = box_stats(lambda: v2.RandomResizedCrop.get_params(frame, [0.08, 1.0], [3 / 4, 4 / 3]))
+    for a, b in zip(ours, theirs):
+        assert abs(a.mean() - b.mean()) < 0.02 and abs(a.std() - b.std()) < 0.02
+    area, ratio, _ = ours
+    assert 0.079 < area.min() < 0.1 and area.max() <= 1.0
+    assert ratio.min() > 0.73 and ratio.max() < 1.36
+    # a box that never fits: the largest centred box in the ratio range
+    assert crop_box(10, 100, (0.99, 1.0), (1.0, 1.0), generator) == (0, 45, 10, 10)
+
+
+def test_bad_crop_settings_name_the_key():
+    with pytest.raises(ValueError, match='AUG.CROP_SCALE'):
+        ClipCrop(32, (0.0, 1.0), (0.75, 1.33), 0.5)
+    with pytest.raises(ValueError, match='AUG.CROP_RATIO'):
+        ClipCrop(32, (0.1, 1.0), (1.5,), 0.5)
 
 
 def test_normalisation_uses_imagenet_statistics_on_the_255_scale():
