@@ -133,6 +133,7 @@ def median_latency(fn, clip, warmup=2, runs=5):
 
 def main(argv=None):
     from config import load_config_file
+    from datasets import VideoDecodeError
     from models import build_model
     from utils.checkpoint import CheckpointError, load_model_weights
 
@@ -156,7 +157,7 @@ def main(argv=None):
         export_onnx(model, T, S, args.out)
         onnx_model = load_onnx(args.out, T, S)
         diff = check_export(model, onnx_model, clips)
-    except (OnnxError, CheckpointError, ValueError, RuntimeError, OSError) as err:
+    except (OnnxError, CheckpointError, VideoDecodeError, ValueError, OSError) as err:  # not exporter bugs
         sys.exit(f'export.py: error: {err}')
     size = os.path.getsize(args.out) / 2 ** 20
     print(f'wrote {args.out} ({size:.1f} MB): {config.MODEL.TYPE} ({config.MODEL.NAME}), input clips '

@@ -44,12 +44,21 @@ def parse_args(argv=None):
     parser.add_argument('--topk', type=int, default=5, help='classes to print per video')
     parser.add_argument('--json', action='store_true', help='print a JSON list instead of text')
     parser.add_argument('--device', choices=['cpu', 'cuda'],
-                        help='default: cuda when available, else cpu')
+                        help='default: cuda when available (with --onnx: to onnxruntime), else cpu')
     parser.add_argument('--opts', nargs='+', default=[], metavar='KEY VALUE', help='config overrides')
     args = parser.parse_args(argv)
     if args.topk < 1:
         parser.error(f'--topk must be >= 1, got {args.topk}')
     return args
+
+
+def default_device(onnx):
+    """cuda when available (for an ONNX model: when onnxruntime can run on it), else cpu."""
+    if onnx:
+        import onnxruntime
+
+        return 'cuda' if 'CUDAExecutionProvider' in onnxruntime.get_available_providers() else 'cpu'
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 
 def load_classifier(config, args, device):
@@ -83,7 +92,7 @@ def main(argv=None):
         names = read_label_list(config.DATA.LABEL_LIST, config.MODEL.NUM_CLASSES)
         if args.device == 'cuda' and not torch.cuda.is_available():
             raise ValueError('--device cuda: no CUDA device is available')
-        device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+        device = torch.device(args.device or default_device(args.onnx))
         model, amp_dtype = load_classifier(config, args, device)
     except (ValueError, RuntimeError, OSError) as err:  # config, labels, checkpoint, ONNX errors
         sys.exit(f'predict.py: error: {err}')

@@ -79,6 +79,17 @@ def test_export_without_a_video_or_validation_list_says_so(deployed, tmp_path):
     assert not out.exists()
 
 
+def test_export_with_an_unreadable_video_fails_naming_it(deployed, tmp_path):
+    video = tmp_path / 'broken.mp4'
+    video.write_bytes(b'\x00\x00\x00\x18ftypmp42' + b'\xff' * 500)
+    out = tmp_path / 'never.onnx'
+    with pytest.raises(SystemExit) as exit_info:
+        export.main(['--cfg', deployed.cfg, '--checkpoint', deployed.checkpoint, '--out', str(out),
+                     '--video', str(video)])
+    assert str(exit_info.value.code).startswith(f'export.py: error: {video}: ')
+    assert not out.exists()
+
+
 def test_export_of_a_checkpoint_for_another_model_fails_naming_it(deployed, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         export.main(['--cfg', deployed.cfg, '--checkpoint', deployed.checkpoint, '--out',
