@@ -112,6 +112,19 @@ def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, e
 
 
 @torch.no_grad()
+def view_probs(model, views, *, device, amp_dtype=None, chunk_size=8):
+    """float32 softmax (B, V, classes) of views (B, V, T, C, H, W), `chunk_size` clips per forward.
+    evaluate() and predict.py score views with this one function."""
+    B, V = views.shape[:2]
+    flat = views.to(device, non_blocking=True).flatten(0, 1)
+    probs = []
+    for chunk in flat.split(chunk_size):
+        with autocast(device, amp_dtype):
+            probs.append(model(chunk).float().softmax(-1))
+    return torch.cat(probs).view(B, V, -1)
+
+
+@torch.no_grad()
 def evaluate(model, loader, num_videos, num_classes, *, device, amp_dtype=None, chunk_size=8,
              logger=None, desc='Eval'):
     """Video-level top-1/top-5: the mean softmax over each video's views, every video counted once.
@@ -132,12 +145,7 @@ def evaluate(model, loader, num_videos, num_classes, *, device, amp_dtype=None, 
             if not len(index):
                 continue
         B, V = views.shape[:2]
-        flat = views.to(device, non_blocking=True).flatten(0, 1)
-        probs = []
-        for chunk in flat.split(chunk_size):
-            with autocast(device, amp_dtype):
-                probs.append(model(chunk).float().softmax(-1))
-        probs = torch.cat(probs).view(B, V, -1)
+        probs = view_probs(model, views, device=device, amp_dtype=amp_dtype, chunk_size=chunk_size)
         index = index.to(device)
         scores.index_add_(0, index, probs.sum(1).double())
         views_seen.index_add_(0, index, torch.full((B,), float(V), device=device, dtype=torch.float64))
