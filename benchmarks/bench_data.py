@@ -1,24 +1,21 @@
 """Data pipeline throughput: clips per second for decode + sample + transform, per worker and for the
 full DataLoader, on generated 320x240 videos (like UCF101/HMDB51: 25 fps, AVI, a few seconds).
 
-    python benchmarks/bench_data.py                           # both decoders, 0/2/4 workers
-    python benchmarks/bench_data.py --backends pyav --workers 8 --videos 64 --frames 175
+    python -m benchmarks.bench_data                           # both decoders, 0/2/4 workers
+    python -m benchmarks.bench_data --backends pyav --workers 8 --videos 64 --frames 175
 
 It prints figures only; nothing is asserted.
 """
 import argparse
 import os
-import sys
 import tempfile
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from datasets import build_dataloader, build_val_loader  # noqa: E402
-from datasets.decode import decord  # noqa: E402
-from tests.videos import marker_frames, write_video  # noqa: E402
+from datasets import build_dataloader, build_val_loader
+from datasets.decode import decord
+from tests.videos import marker_frames, write_video
 
 
 def make_videos(root, count, frames, fps=25, size=(320, 240), ext='.avi'):

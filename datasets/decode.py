@@ -20,6 +20,8 @@ import av
 import numpy as np
 import torch
 
+from utils.errors import UserError
+
 try:
     import decord
 except ImportError:  # pragma: no cover - depends on the platform
@@ -30,7 +32,7 @@ BACKENDS = ('decord', 'pyav')
 _logged = set()
 
 
-class VideoDecodeError(RuntimeError):
+class VideoDecodeError(UserError, RuntimeError):
     """A video that is missing, empty, corrupt or cannot be decoded; `path` names it."""
 
     def __init__(self, path, reason):
@@ -316,7 +318,7 @@ def count_frames(path, backend='decord'):
 
 
 def scan_video(path, backend='decord', chunk=32):
-    """(reported, decodable) frame counts, decoding every frame once (for `datasets.check`).
+    """(reported, decodable) frame counts, decoding every frame once (for `tools.check_data`).
     Raises VideoDecodeError when nothing decodes."""
     path = os.fspath(path)
     _check_file(path)

@@ -13,6 +13,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
+from utils.logger import worker_logging
+
 from .annotations import read_annotations, read_label_list
 from .decode import VideoDecodeError, resolve_backend
 from .transforms import decode_side, normalize, train_transform
@@ -68,7 +70,7 @@ def _check_labels(config):
 def _loader_kwargs(config):
     workers = config.DATA.NUM_WORKERS
     return dict(num_workers=workers, pin_memory=bool(config.DATA.PIN_MEMORY) and torch.cuda.is_available(),
-                persistent_workers=workers > 0)
+                persistent_workers=workers > 0, worker_init_fn=worker_logging())
 
 
 def build_train_dataset(config):

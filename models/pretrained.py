@@ -35,7 +35,7 @@ def read_state_dict(path, trusted=False):
     """The model state dict in `path`: bare, `{'model': sd}` or `{'state_dict': sd}`.
 
     Loads with `weights_only=True` so a file cannot run code; `trusted=True` (an explicit user
-    choice, e.g. `models.convert --trust-source`) lifts that for files that pickle objects such as
+    choice, e.g. `tools.convert --trust-source`) lifts that for files that pickle objects such as
     Swin-style yacs configs. `.safetensors` files (the Hugging Face hub's timm weights) are read
     with safetensors, which timm depends on. `module.` / `_orig_mod.` prefixes are stripped.
     """

@@ -17,6 +17,7 @@ from models import VideoFocalNet
 from tests.runs import TINY_MODEL, run, run_dir, write_config
 from tests.videos import make_dataset
 from utils.checkpoint import CheckpointError
+from utils.errors import UserError
 from utils.losses import DistillationLoss, SupervisedLoss, kd_kl_div
 
 
@@ -43,10 +44,10 @@ def test_kd_term_equals_hand_computation():
     assert kd_kl_div(s, t, T).item() == pytest.approx(expected, rel=1e-6)
     ce = F.cross_entropy(s, torch.tensor([1])).item()
     loss = DistillationLoss(nn.CrossEntropyLoss(), Fixed(t), alpha=0.3, temperature=T)
-    total = loss(None, s, torch.tensor([1]))
+    total, parts = loss(None, s, torch.tensor([1]))
     assert total.item() == pytest.approx(0.3 * expected + 0.7 * ce, rel=1e-6)
-    assert loss.parts['loss_kd'].item() == pytest.approx(expected, rel=1e-6)
-    assert loss.parts['loss_ce'].item() == pytest.approx(ce, rel=1e-6)
+    assert parts['loss_kd'].item() == pytest.approx(expected, rel=1e-6)
+    assert parts['loss_ce'].item() == pytest.approx(ce, rel=1e-6)
 
 
 def test_kd_term_matches_torch_kl_div_batchmean():
@@ -61,7 +62,7 @@ def test_kd_term_matches_torch_kl_div_batchmean():
 def test_zero_when_student_equals_teacher():
     logits = torch.randn(4, 5)
     loss = DistillationLoss(nn.CrossEntropyLoss(), Fixed(logits), alpha=1.0, temperature=10.0)
-    assert loss(None, logits.clone(), torch.zeros(4, dtype=torch.long)).abs().item() < 1e-6
+    assert loss(None, logits.clone(), torch.zeros(4, dtype=torch.long))[0].abs().item() < 1e-6
 
 
 @pytest.mark.parametrize('soft', [False, True], ids=['hard targets', 'mixup targets'])
@@ -70,7 +71,7 @@ def test_alpha_zero_is_the_base_criterion(soft):
     targets = torch.softmax(torch.randn(4, 5), -1) if soft else torch.tensor([0, 1, 2, 3])
     base = SoftTargetCrossEntropy() if soft else nn.CrossEntropyLoss()
     loss = DistillationLoss(base, Fixed(torch.randn(4, 5)), alpha=0.0, temperature=10.0)
-    torch.testing.assert_close(loss(None, s, targets), base(s, targets))
+    torch.testing.assert_close(loss(None, s, targets)[0], base(s, targets))
 
 
 def test_gradient_reaches_only_the_student():
@@ -78,7 +79,7 @@ def test_gradient_reaches_only_the_student():
     student = nn.Linear(3, 4)
     x = torch.randn(5, 3)
     loss = DistillationLoss(nn.CrossEntropyLoss(), teacher, alpha=0.5, temperature=4.0)
-    loss(x, student(x), torch.tensor([0, 1, 2, 3, 0])).backward()
+    loss(x, student(x), torch.tensor([0, 1, 2, 3, 0]))[0].backward()
     assert student.weight.grad is not None and student.weight.grad.abs().sum() > 0
     assert teacher.weight.grad is None and teacher.bias.grad is None
 
@@ -192,7 +193,7 @@ def test_a_teacher_that_does_not_fit_is_an_error(tmp_path, case):
 
 def test_no_teacher_path_is_an_error():
     import logging
-    with pytest.raises(ValueError, match='TEACHER_MODEL.PRETRAINED_PATH'):
+    with pytest.raises(UserError, match='TEACHER_MODEL.PRETRAINED_PATH'):
         build_teacher(teacher_config(''), torch.device('cpu'), logging.getLogger('t'))
 
 

@@ -1,4 +1,4 @@
-"""Loading FocalNet weights (official, timm, video layouts) into Video-FocalNet; models.convert."""
+"""Loading FocalNet weights (official, timm, video layouts) into Video-FocalNet; tools.convert."""
 import logging
 import os
 import subprocess
@@ -13,7 +13,7 @@ from timm.models.focalnet import FocalNet, checkpoint_filter_fn
 import models  # noqa: F401  (registers the zoo with timm)
 from config import load_config_file
 from models import VideoFocalNet, build_model
-from models.convert import main as convert_main
+from tools.convert import main as convert_main
 from models.pretrained import (CheckpointError, convert_to_video, detect_layout, is_temporal,
                                load_pretrained, read_state_dict, timm_to_official)
 
@@ -346,7 +346,7 @@ def test_convert_to_video_leaves_the_model_alone():
 
 
 # ------------------------------------------------------------------------------------------------
-# python -m models.convert
+# python -m tools.convert
 # ------------------------------------------------------------------------------------------------
 
 def write_config(tmp_path, embed_dim=16):
@@ -358,7 +358,7 @@ def write_config(tmp_path, embed_dim=16):
 
 
 def run_convert(*args):
-    return subprocess.run([sys.executable, '-m', 'models.convert', *args], cwd=REPO,
+    return subprocess.run([sys.executable, '-m', 'tools.convert', *args], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
 
 
