@@ -79,12 +79,9 @@ _C.MODEL.FOCAL.NORMALIZE_MODULATOR = False
 # ----------------------------------------------------------------------------------------------
 # Teacher (main_KD.py only): same keys as MODEL, frozen, weights from PRETRAINED_PATH
 # ----------------------------------------------------------------------------------------------
-_C.TEACHER_MODEL = CN()
-_C.TEACHER_MODEL.TYPE = 'videofocalnet_base'
-_C.TEACHER_MODEL.NAME = 'video-focalnet_base'
-_C.TEACHER_MODEL.DROP_RATE = 0.0
-_C.TEACHER_MODEL.DROP_PATH_RATE = 0.5
-_C.TEACHER_MODEL.TUBELET_SIZE = 1
+# (not NUM_CLASSES: the teacher's head is the dataset's, MODEL.NUM_CLASSES; not RESUME).
+_C.TEACHER_MODEL = CN(dict(TYPE='videofocalnet_base', NAME='video-focalnet_base', DROP_RATE=0.0,
+                           DROP_PATH_RATE=0.5, TUBELET_SIZE=1))
 # Checkpoint of a teacher trained on the same dataset (required by main_KD.py).
 _C.TEACHER_MODEL.PRETRAINED_PATH = ''
 _C.TEACHER_MODEL.FOCAL = _C.MODEL.FOCAL.clone()
