@@ -45,7 +45,8 @@ def parse_option(description=__doc__, argv=None):
                         help='only evaluate the --resume checkpoint, into <its folder>/eval_<clips>x<crops>/')
     parser.add_argument('--debug', action='store_true',
                         help='show the traceback of user errors too (or set DVFL_DEBUG=1)')
-    # torch.distributed.launch passes --local_rank; torchrun sets LOCAL_RANK, which config reads.
+    # torch.distributed.launch passes --local_rank (ignored); torchrun sets LOCAL_RANK, which
+    # utils.distributed reads.
     parser.add_argument('--local_rank', '--local-rank', type=int, help=argparse.SUPPRESS)
     parser.add_argument('overrides', nargs='*', metavar='KEY VALUE',
                         help='more overrides, as with --opts (e.g. TEST.NUM_CLIP 4 TEST.NUM_CROP 3)')
