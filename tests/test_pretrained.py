@@ -386,12 +386,12 @@ def test_convert_round_trip(tmp_path):
 
 
 def test_convert_fails_on_a_mismatch_and_writes_nothing(tmp_path):
-    """In-process (a second interpreter start costs seconds): the exit message names the keys."""
+    """In-process (a second interpreter start costs seconds): the error names the keys."""
     src = save(small_timm().state_dict(), tmp_path / 'focalnet_timm.pth')
     dst = tmp_path / 'video.pth'
-    with pytest.raises(SystemExit) as exit_:
+    with pytest.raises(CheckpointError) as error:
         convert_main([src, str(dst), '--cfg', write_config(tmp_path, embed_dim=32)])
-    assert 'patch_embed.proj.weight: checkpoint (16, 3, 4, 4) vs model (32, 3, 4, 4)' in str(exit_.value.code)
+    assert 'patch_embed.proj.weight: checkpoint (16, 3, 4, 4) vs model (32, 3, 4, 4)' in str(error.value)
     assert not dst.exists() and not os.path.exists(f'{dst}.tmp')
 
 
@@ -405,7 +405,7 @@ def test_convert_teacher_from_a_swin_style_video_checkpoint(tmp_path):
     src = save({'model': teacher.state_dict(), 'config': yacs.config.CfgNode({'TAG': 'x'})},
                tmp_path / 'video-focalnet_base_ucf101.pth')
     dst = str(tmp_path / 'teacher.pth')
-    with pytest.raises(SystemExit, match='refused.*--trust-source'):
+    with pytest.raises(CheckpointError, match='refused.*--trust-source'):
         convert_main([src, dst, '--cfg', str(cfg), '--teacher'])
     convert_main([src, dst, '--cfg', str(cfg), '--teacher', '--trust-source'])
     out = torch.load(dst, map_location='cpu', weights_only=True)['model']
@@ -413,5 +413,5 @@ def test_convert_teacher_from_a_swin_style_video_checkpoint(tmp_path):
         assert torch.equal(out[key], value), key
 
     image = save(small_timm().state_dict(), tmp_path / 'focalnet_timm.pth')
-    with pytest.raises(SystemExit, match='head must come from the checkpoint'):
+    with pytest.raises(CheckpointError, match='head must come from the checkpoint'):
         convert_main([image, dst, '--cfg', str(cfg), '--teacher'])
