@@ -33,10 +33,11 @@ _logged = set()
 
 
 class VideoDecodeError(UserError, RuntimeError):
-    """A video that is missing, empty, corrupt or cannot be decoded; `path` names it."""
+    """A video that is missing, empty, corrupt or cannot be decoded; `path` names it. (A DataLoader
+    re-raises a worker's error as `VideoDecodeError(message)`: hence the optional reason.)"""
 
-    def __init__(self, path, reason):
-        super().__init__(f'{path}: {reason}')
+    def __init__(self, path, reason=None):
+        super().__init__(path if reason is None else f'{path}: {reason}')
         self.path = path
         self.reason = reason
 

@@ -5,7 +5,8 @@ import torch
 
 from config import load_config_file
 from models import build_model
-from tests.runs import run
+from tests.runs import run, write_config
+from tests.videos import make_dataset
 from utils.errors import UserError, cli_main
 
 
@@ -77,6 +78,19 @@ def test_user_mistakes_through_main(mistake, tiny_config, tiny_dataset, tmp_path
     args = make_args(tiny_config(), tmp_path, tiny_dataset)
     code, output = run(['main.py', *args, '--output', str(tmp_path / 'out')], check=False)
     assert_user_error(code, output, *(n.format(tmp=tmp_path) for n in needles))
+
+
+@pytest.mark.slow
+def test_a_bad_video_found_in_a_loader_worker(tmp_path):
+    """The error crosses the worker boundary (torch re-raises it with the worker's traceback in its
+    text) and still ends as one line naming the file."""
+    files = make_dataset(tmp_path / 'data', num_classes=2, videos_per_class=2, num_frames=6, size=(40, 32),
+                         val_per_class=1)
+    broken = tmp_path / 'data' / 'train' / 'Class01' / 'v_Class01_g02_c01.avi'
+    broken.write_text('not a video')
+    cfg = write_config(tmp_path / 'tiny.yaml', *files, num_classes=2, extra={'DATA': {'NUM_WORKERS': 2}})
+    code, output = run(['main.py', '--cfg', cfg, '--output', str(tmp_path / 'out')], check=False)
+    assert_user_error(code, output, str(broken))
 
 
 @pytest.mark.slow
