@@ -9,7 +9,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from .decode import VideoDecodeError, resolve_backend, scan_video
+from .decode import VideoDecodeError, scan_video
 
 
 def _scan(job):
