@@ -9,6 +9,8 @@ import os
 import yaml
 from yacs.config import CfgNode as CN
 
+from utils.errors import UserError
+
 _C = CN()
 
 # Files this config inherits from, relative to the file that names them. Later files win.
@@ -80,12 +82,9 @@ _C.MODEL.FOCAL.NORMALIZE_MODULATOR = False
 # ----------------------------------------------------------------------------------------------
 # Teacher (main_KD.py only): same keys as MODEL, frozen, weights from PRETRAINED_PATH
 # ----------------------------------------------------------------------------------------------
-_C.TEACHER_MODEL = CN()
-_C.TEACHER_MODEL.TYPE = 'videofocalnet_base'
-_C.TEACHER_MODEL.NAME = 'video-focalnet_base'
-_C.TEACHER_MODEL.DROP_RATE = 0.0
-_C.TEACHER_MODEL.DROP_PATH_RATE = 0.5
-_C.TEACHER_MODEL.TUBELET_SIZE = 1
+# (not NUM_CLASSES: the teacher's head is the dataset's, MODEL.NUM_CLASSES; not RESUME).
+_C.TEACHER_MODEL = CN(dict(TYPE='videofocalnet_base', NAME='video-focalnet_base', DROP_RATE=0.0,
+                           DROP_PATH_RATE=0.5, TUBELET_SIZE=1))
 # Checkpoint of a teacher trained on the same dataset (required by main_KD.py).
 _C.TEACHER_MODEL.PRETRAINED_PATH = ''
 _C.TEACHER_MODEL.FOCAL = _C.MODEL.FOCAL.clone()
@@ -183,13 +182,12 @@ _C.KD.EVAL_TEACHER = True
 # ----------------------------------------------------------------------------------------------
 # Misc
 # ----------------------------------------------------------------------------------------------
-# Mixed precision: O0 = float32; O1/O2 = torch.autocast (bfloat16 where supported, else float16
-# with a GradScaler; on CPU bfloat16).
+# Mixed precision: O0 = float32; O1 = torch.autocast (bfloat16 where supported, else float16 with
+# a GradScaler; on CPU bfloat16). O2 is accepted as a synonym of O1 (the published scripts pass it):
+# there is no separate O2 mode.
 _C.AMP_OPT_LEVEL = 'O0'
 # Root of outputs; the run folder is <OUTPUT>/<DATASET>/<MODEL.NAME>/LR_..._EP_..._OPT_..._FRAMES_...
 _C.OUTPUT = 'output'
-# Free-form run tag, written to the config dump and logs.
-_C.TAG = 'default'
 # Save a checkpoint every SAVE_FREQ epochs (and at the last epoch).
 _C.SAVE_FREQ = 10
 # Log every PRINT_FREQ steps.
@@ -198,11 +196,11 @@ _C.PRINT_FREQ = 10
 _C.SEED = 0
 # Only evaluate (set by --eval).
 _C.EVAL_MODE = False
-# Process-local GPU index (from torchrun's LOCAL_RANK; 0 when absent).
-_C.LOCAL_RANK = 0
+# The process's GPU comes from torchrun's LOCAL_RANK environment variable (utils.distributed), not
+# from the config.
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config file or override that names an unknown key or gives a wrong value."""
 
 
@@ -217,6 +215,7 @@ def _resolve_key(cfg, dotted, source):
             prefix = '.'.join(parts)
             candidates = [f'{prefix}.{k}' if prefix else k for k in node]
             candidates += _all_keys(cfg)
+            candidates = list(dict.fromkeys(candidates))  # a key of this group is also in the full list
             close = difflib.get_close_matches(dotted.upper(), [c.upper() for c in candidates], n=3, cutoff=0.5)
             upper_to_key = {c.upper(): c for c in candidates}
             hint = ', '.join(upper_to_key[c] for c in close) or ', '.join(sorted(candidates[:len(node)]))
@@ -292,7 +291,10 @@ def _merge_file(cfg, cfg_file):
     if not os.path.isfile(cfg_file):
         raise ConfigError(f'config file not found: {cfg_file}')
     with open(cfg_file) as f:
-        data = yaml.safe_load(f) or {}
+        try:
+            data = yaml.safe_load(f) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f'{cfg_file}: not valid YAML: {" ".join(str(err).split())}') from None
     if not isinstance(data, dict):
         raise ConfigError(f'{cfg_file}: expected a mapping of keys at the top level')
     bases = data.pop('BASE', None) or data.pop('base', None) or ['']
@@ -307,6 +309,13 @@ def output_dir(config):
     run = (f'LR_{config.TRAIN.BASE_LR}_EP_{config.TRAIN.EPOCHS}_OPT_{config.TRAIN.OPTIMIZER.NAME}'
            f'_FRAMES_{config.DATA.NUM_FRAMES}')
     return os.path.join(config.OUTPUT, config.DATA.DATASET, config.MODEL.NAME, run)
+
+
+def eval_dir(config, output=None):
+    """<--output, or the checkpoint's folder>/eval_<NUM_CLIP>x<NUM_CROP>: an evaluation never writes
+    into the training run's own files."""
+    parent = output or os.path.dirname(os.path.abspath(config.MODEL.RESUME))
+    return os.path.join(parent, f'eval_{config.TEST.NUM_CLIP}x{config.TEST.NUM_CROP}')
 
 
 def update_config(config, args):
@@ -340,8 +349,12 @@ def update_config(config, args):
     if config.TEST.NUM_CROP not in (1, 3):
         raise ConfigError(f'TEST.NUM_CROP must be 1 or 3, got {config.TEST.NUM_CROP}')
     check_recipe_keys(config)
-    config.LOCAL_RANK = int(os.environ.get('LOCAL_RANK', 0))
-    config.OUTPUT = output_dir(config)
+    if config.EVAL_MODE:
+        if not config.MODEL.RESUME:
+            raise ConfigError('--eval needs a checkpoint: pass --resume CKPT')
+        config.OUTPUT = eval_dir(config, getattr(args, 'output', None))
+    else:
+        config.OUTPUT = output_dir(config)
     config.freeze()
     return config
 

@@ -7,7 +7,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from timm.utils import AverageMeter
+from timm.utils import AverageMeter, accuracy
 
 from utils.distributed import all_reduce_sum
 
@@ -69,7 +69,7 @@ def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, e
         with sync:
             with autocast(device, amp_dtype):
                 outputs = model(samples)
-                loss = criterion(samples, outputs, targets)
+                loss, parts = criterion(samples, outputs, targets)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
                 raise NonFiniteLossError(
@@ -88,7 +88,7 @@ def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, e
             meters['grad_norm'].update(float(grad_norm))
 
         meters['loss'].update(loss_value, targets.size(0))
-        for name, value in getattr(criterion, 'parts', {}).items():
+        for name, value in parts.items():
             part_meters.setdefault(name, AverageMeter()).update(float(value), targets.size(0))
         meters['time'].update(time.time() - end)
         end = time.time()
@@ -166,10 +166,7 @@ def evaluate(model, loader, num_videos, num_classes, *, device, amp_dtype=None, 
     scores, labels = scores[seen], labels[seen].long()
     num_videos -= left_out
     mean_probs = scores / num_views
-    top5 = mean_probs.topk(min(5, num_classes), dim=1).indices
-    correct = top5 == labels[:, None]
-    acc1 = correct[:, 0].double().mean().item() * 100
-    acc5 = correct.any(1).double().mean().item() * 100
+    acc1, acc5 = (a.item() for a in accuracy(mean_probs, labels, topk=(1, 5)))
     loss = F.nll_loss(mean_probs.clamp_min(1e-12).log(), labels).item()
     if logger:
         logger.info(f'{desc}: {num_videos} videos x {num_views} views * Acc@1 {acc1:.3f} '

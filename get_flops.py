@@ -13,6 +13,8 @@ from fvcore.nn import FlopCountAnalysis  # noqa: E402
 
 from config import load_config_file
 from models import build_model
+from utils.errors import cli_main
+from utils.logger import setup_logging
 
 
 def count(model, num_frames, input_size):
@@ -33,6 +35,7 @@ def main(argv=None):
     parser.add_argument('--teacher', action='store_true', help='profile TEACHER_MODEL instead of MODEL')
     parser.add_argument('--opts', nargs='+', default=[], metavar='KEY VALUE')
     args = parser.parse_args(argv)
+    setup_logging()
     config = load_config_file(args.cfg, args.opts)
     node = config.TEACHER_MODEL if args.teacher else config.MODEL
     model = build_model(config, node)
@@ -48,4 +51,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)

@@ -2,13 +2,15 @@
 
     torchrun --nproc_per_node 3 main.py --cfg configs/ucf101/video-focalnet_base.yaml --output output/
     python main.py --eval --cfg configs/ucf101/VFL-Net.yaml --resume CKPT TEST.NUM_CLIP 4 TEST.NUM_CROP 3
+
+--eval writes into its own folder, <checkpoint's folder or --output>/eval_<clips>x<crops>/, and
+leaves the training run's files as they are.
 """
 import argparse
 import os
-import random
 
-import numpy as np
 import torch
+from timm.utils import random_seed
 from torch.nn.parallel import DistributedDataParallel
 
 from config import get_config
@@ -18,7 +20,8 @@ from models import build_model
 from utils.checkpoint import (find_latest_checkpoint, load_model_weights, resume_training,
                               save_checkpoint)
 from utils.distributed import cleanup, init_distributed
-from utils.logger import MetricsWriter, create_logger
+from utils.errors import UserError, cli_main
+from utils.logger import MetricsWriter, setup_logging
 from utils.losses import SupervisedLoss, build_base_criterion
 from utils.optim import build_optimizer, build_scheduler, scaled_lrs
 
@@ -33,11 +36,17 @@ def parse_option(description=__doc__, argv=None):
     parser.add_argument('--accumulation-steps', type=int, help='micro-batches per optimiser step')
     parser.add_argument('--use-checkpoint', action='store_true', help='gradient checkpointing')
     parser.add_argument('--amp-opt-level', choices=['O0', 'O1', 'O2'],
-                        help='O0 float32; O1/O2 torch.autocast (bfloat16, or float16 + GradScaler)')
-    parser.add_argument('--output', metavar='PATH', help='root of output folders')
+                        help='O0 float32; O1 torch.autocast (bfloat16, or float16 + GradScaler); '
+                             'O2 is the same as O1')
+    parser.add_argument('--output', metavar='PATH',
+                        help='root of output folders (with --eval: where eval_<clips>x<crops>/ goes)')
     parser.add_argument('--pretrained', help='ImageNet FocalNet weights (TRAIN.PRETRAINED_PATH)')
-    parser.add_argument('--eval', action='store_true', help='only evaluate the --resume checkpoint')
-    # torch.distributed.launch passes --local_rank; torchrun sets LOCAL_RANK, which config reads.
+    parser.add_argument('--eval', action='store_true',
+                        help='only evaluate the --resume checkpoint, into <its folder>/eval_<clips>x<crops>/')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the traceback of user errors too (or set DVFL_DEBUG=1)')
+    # torch.distributed.launch passes --local_rank (ignored); torchrun sets LOCAL_RANK, which
+    # utils.distributed reads.
     parser.add_argument('--local_rank', '--local-rank', type=int, help=argparse.SUPPRESS)
     parser.add_argument('overrides', nargs='*', metavar='KEY VALUE',
                         help='more overrides, as with --opts (e.g. TEST.NUM_CLIP 4 TEST.NUM_CROP 3)')
@@ -45,24 +54,19 @@ def parse_option(description=__doc__, argv=None):
     return args, get_config(args)
 
 
-def seed_everything(seed):
-    random.seed(seed)
-    np.random.seed(seed % 2 ** 32)
-    torch.manual_seed(seed)
-
-
 def run(config, build_criterion=None):
     """Wire data, model, optimiser and criterion, then train (or evaluate with EVAL_MODE).
 
     `build_criterion(config, base_criterion, ctx)` lets main_KD.py put a teacher into the loss; ctx
-    holds device, amp_dtype, logger, evaluate (a callable model -> stats on one view per video).
+    holds device, logger, evaluate (a callable model -> stats on one view per video).
     """
     rank, world_size, device = init_distributed()
-    logger = create_logger(config.OUTPUT, rank)
+    logger = setup_logging(config.OUTPUT, rank)
     try:
-        _run(config, build_criterion, rank, world_size, device, logger)
-    except Exception as err:
-        logger.error(f'{type(err).__name__}: {err}')
+        return _run(config, build_criterion, rank, world_size, device, logger)
+    except Exception as err:  # into the log file; the console gets it from cli_main or Python
+        logger.error(f'{type(err).__name__}: {err}', exc_info=not isinstance(err, UserError),
+                     extra={'file_only': True})
         raise
     finally:
         cleanup()
@@ -79,7 +83,7 @@ def _run(config, build_criterion, rank, world_size, device, logger):
     amp_dtype, use_scaler = amp_settings(config.AMP_OPT_LEVEL, device)
     logger.info(f'AMP {config.AMP_OPT_LEVEL}: autocast dtype {amp_dtype}, GradScaler {use_scaler}')
 
-    seed_everything(config.SEED)  # identical initial weights on every rank
+    random_seed(config.SEED)  # identical initial weights on every rank
     model = build_model(config).to(device)
     n_params = sum(p.numel() for p in model.parameters())
     logger.info(f'{config.MODEL.TYPE} ({config.MODEL.NAME}): {n_params / 1e6:.2f}M parameters')
@@ -97,12 +101,11 @@ def _run(config, build_criterion, rank, world_size, device, logger):
                         desc=desc)
 
     if config.EVAL_MODE:
-        if not config.MODEL.RESUME:
-            raise ValueError('--eval needs a checkpoint: pass --resume CKPT')
         load_model_weights(model, config.MODEL.RESUME, logger)
         stats = run_eval(model, config.TEST.NUM_CLIP, config.TEST.NUM_CROP, 'Test')
         MetricsWriter(config.OUTPUT, rank == 0).write(
             {'final': True, 'checkpoint': config.MODEL.RESUME, **{f'test_{k}': v for k, v in stats.items()}})
+        logger.info(f'evaluation results written to {config.OUTPUT} (log.jsonl, log_rank*.txt, config.yaml)')
         return stats
 
     dataset_train, dataset_test, loader_train, loader_test = build_dataloader(config)
@@ -125,7 +128,7 @@ def _run(config, build_criterion, rank, world_size, device, logger):
     if build_criterion is None:
         criterion = SupervisedLoss(base_criterion)
     else:
-        ctx = dict(device=device, amp_dtype=amp_dtype, logger=logger,
+        ctx = dict(device=device, logger=logger,
                    evaluate=lambda net: run_eval(net, 1, 1, 'Teacher'))
         criterion = build_criterion(config, base_criterion, ctx)
 
@@ -151,7 +154,7 @@ def _run(config, build_criterion, rank, world_size, device, logger):
 
     metrics = MetricsWriter(config.OUTPUT, rank == 0)
     for epoch in range(start_epoch, config.TRAIN.EPOCHS):
-        seed_everything(config.SEED + 1000 * epoch + rank)  # resuming at an epoch replays it exactly
+        random_seed(config.SEED + 1000 * epoch, rank)  # resuming at an epoch replays it exactly
         if hasattr(loader_train.sampler, 'set_epoch'):
             loader_train.sampler.set_epoch(epoch)
         record = {'epoch': epoch}
@@ -177,5 +180,9 @@ def _run(config, build_criterion, rank, world_size, device, logger):
     return stats
 
 
-if __name__ == '__main__':
+def main():
     run(parse_option()[1])
+
+
+if __name__ == '__main__':
+    cli_main(main)

@@ -28,6 +28,8 @@ from config import load_config_file
 from datasets import load_test_clip, read_annotations, read_label_list
 from models import build_model, capture_modulators
 from utils.checkpoint import load_model_weights
+from utils.errors import UserError, cli_main
+from utils.logger import setup_logging
 
 MIN_PANEL = 112  # display panels are upscaled by an integer factor to at least this many pixels
 HEADER = 14      # height of the contact sheet's column titles
@@ -95,7 +97,7 @@ def video_from_csv(config, csv_path, row):
     """Path of row `row` (0-based) of an annotation file, resolved against DATA.ROOT."""
     samples = read_annotations(csv_path, config.DATA.ROOT, config.MODEL.NUM_CLASSES)
     if not 0 <= row < len(samples):
-        raise ValueError(f'{csv_path}: --row {row} is out of range (the file has {len(samples)} rows)')
+        raise UserError(f'{csv_path}: --row {row} is out of range (the file has {len(samples)} rows)')
     return samples[row][0]
 
 
@@ -143,6 +145,7 @@ def main(argv=None):
     if not 0 <= args.alpha <= 1:
         parser.error(f'--alpha must be in [0, 1], got {args.alpha}')
 
+    setup_logging()
     config = load_config_file(args.cfg, args.opts)
     video = args.video if args.video is not None else video_from_csv(config, args.csv, args.row)
     result = visualize(config, args.checkpoint, video, args.out, args.alpha, args.frame_ms)
@@ -154,4 +157,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)

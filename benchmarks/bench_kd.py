@@ -1,23 +1,20 @@
 """Time a student-only training step against a distillation step (teacher forward + student step)
 on the same input, side by side, and print the ratio.
 
-    python benchmarks/bench_kd.py --cfg configs/ucf101/VFL-Net_kd.yaml [--steps 5] [--opts ...]
+    python -m benchmarks.bench_kd --cfg configs/ucf101/VFL-Net_kd.yaml [--steps 5] [--opts ...]
 
 On a CPU, shrink the input: --opts DATA.INPUT_SIZE 112 DATA.BATCH_SIZE 2
 """
 import argparse
-import os
-import sys
 import time
 
 import torch
 import torch.nn as nn
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from config import load_config_file  # noqa: E402
-from engine import amp_settings, train_one_epoch  # noqa: E402
-from models import build_model  # noqa: E402
-from utils.losses import DistillationLoss, SupervisedLoss  # noqa: E402
+from config import load_config_file
+from engine import amp_settings, train_one_epoch
+from models import build_model
+from utils.losses import DistillationLoss, SupervisedLoss
 
 
 class NoSchedule:

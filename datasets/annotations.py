@@ -5,8 +5,10 @@ at fault instead of hours into training. CRLF line endings and a UTF-8 BOM are a
 """
 import os
 
+from utils.errors import UserError
 
-class AnnotationError(ValueError):
+
+class AnnotationError(UserError, ValueError):
     """An annotation or class-list file that cannot be used as it is."""
 
 

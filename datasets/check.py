@@ -1,21 +1,15 @@
-"""Decode every video listed in a config's annotation files once and report the bad ones.
+"""Decode every listed video once and sort them into ok, short and bad (the library behind
+`python -m tools.check_data`).
 
-    python -m datasets.check --cfg configs/ucf101/VFL-Net.yaml [--opts DATA.ROOT /data/UCF-101]
-
-Bad: missing, empty, corrupt or undecodable (exit status 1 if any). Short: the container reports
-more frames than decode; training samples from the frames that decode, so these are listed but only
-count as bad with --strict.
+Bad: missing, empty, corrupt or undecodable. Short: the container reports more frames than decode;
+training samples from the frames that decode, so these are listed but only count as bad with
+--strict.
 """
-import argparse
-import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from config import load_config_file
-
-from .annotations import AnnotationError, read_annotations, read_label_list
-from .decode import VideoDecodeError, resolve_backend, scan_video
+from .decode import VideoDecodeError, scan_video
 
 
 def _scan(job):
@@ -70,43 +64,3 @@ def check(samples, backend, workers=1, stream=None):
             bad += results[-1][1] == 'bad'
             progress.update(bad)
     return results
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m datasets.check', description=__doc__.split('\n\n')[0])
-    parser.add_argument('--cfg', required=True, help='config file (DATA.ROOT, TRAIN_FILE, VAL_FILE, ...)')
-    parser.add_argument('--opts', nargs='+', default=[], help='KEY VALUE overrides')
-    parser.add_argument('--split', choices=('train', 'val', 'both'), default='both')
-    parser.add_argument('--workers', type=int, default=min(8, os.cpu_count() or 1))
-    parser.add_argument('--strict', action='store_true', help='count short videos as bad')
-    parser.add_argument('--report', help='also write the bad and short files to this text file')
-    args = parser.parse_args(argv)
-
-    config = load_config_file(args.cfg, args.opts)
-    data, classes = config.DATA, config.MODEL.NUM_CLASSES
-    try:
-        if data.LABEL_LIST:
-            read_label_list(data.LABEL_LIST, classes)
-        files = [data.TRAIN_FILE] * (args.split != 'val') + [data.VAL_FILE] * (args.split != 'train')
-        samples = [s for f in files for s in read_annotations(f, data.ROOT, classes)]
-    except AnnotationError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    backend = resolve_backend(data.DECODER)
-    print(f'decoding {len(samples)} listed videos with {backend}, {args.workers} worker(s)', file=sys.stderr)
-    results = check(samples, backend, args.workers)
-    problems = [r for r in results if r[1] != 'ok']
-    lines = [f'{status.upper()} {path}: {detail}' for path, status, detail in problems]
-    for line in lines:
-        print(line)
-    if args.report:
-        with open(args.report, 'w') as f:
-            f.writelines(line + '\n' for line in lines)
-    bad = sum(status == 'bad' or (args.strict and status == 'short') for _, status, _ in results)
-    short = sum(status == 'short' for _, status, _ in results)
-    print(f'{len(results)} videos: {bad} bad, {short} short (fewer frames decode than reported)')
-    return 1 if bad else 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -20,6 +20,8 @@ import av
 import numpy as np
 import torch
 
+from utils.errors import UserError
+
 try:
     import decord
 except ImportError:  # pragma: no cover - depends on the platform
@@ -30,11 +32,12 @@ BACKENDS = ('decord', 'pyav')
 _logged = set()
 
 
-class VideoDecodeError(RuntimeError):
-    """A video that is missing, empty, corrupt or cannot be decoded; `path` names it."""
+class VideoDecodeError(UserError, RuntimeError):
+    """A video that is missing, empty, corrupt or cannot be decoded; `path` names it. (A DataLoader
+    re-raises a worker's error as `VideoDecodeError(message)`: hence the optional reason.)"""
 
-    def __init__(self, path, reason):
-        super().__init__(f'{path}: {reason}')
+    def __init__(self, path, reason=None):
+        super().__init__(path if reason is None else f'{path}: {reason}')
         self.path = path
         self.reason = reason
 
@@ -316,7 +319,7 @@ def count_frames(path, backend='decord'):
 
 
 def scan_video(path, backend='decord', chunk=32):
-    """(reported, decodable) frame counts, decoding every frame once (for `datasets.check`).
+    """(reported, decodable) frame counts, decoding every frame once (for `tools.check_data`).
     Raises VideoDecodeError when nothing decodes."""
     path = os.fspath(path)
     _check_file(path)

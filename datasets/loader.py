@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
+from utils.logger import worker_logging
+
 from .annotations import read_annotations, read_label_list
 from .decode import VideoDecodeError, resolve_backend
 from .transforms import clip_crop, decode_side, normalize
@@ -81,7 +83,8 @@ def _loader_kwargs(config):
     the global RNG, which the model's dropout and drop path use, untouched."""
     workers = config.DATA.NUM_WORKERS
     return dict(num_workers=workers, pin_memory=bool(config.DATA.PIN_MEMORY) and torch.cuda.is_available(),
-                persistent_workers=workers > 0, generator=torch.Generator().manual_seed(config.SEED))
+                persistent_workers=workers > 0, worker_init_fn=worker_logging(),
+                generator=torch.Generator().manual_seed(config.SEED))
 
 
 def build_train_dataset(config):

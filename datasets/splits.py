@@ -18,13 +18,15 @@ import re
 import sys
 from collections import defaultdict
 
+from utils.errors import UserError
+
 from .annotations import read_label_list
 
 GROUP_PATTERN = r'_g(\d+)_'
 VIDEO_EXTENSIONS = ('.avi', '.mp4', '.webm', '.mkv', '.mov', '.m4v', '.mpg', '.mpeg', '.flv', '.wmv')
 
 
-class SplitError(ValueError):
+class SplitError(UserError, ValueError):
     """Input lists or a split that cannot be used; the message names the file, line or group."""
 
 

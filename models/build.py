@@ -1,14 +1,20 @@
 """Build a zoo model from a MODEL or TEACHER_MODEL config node."""
 import timm
 
+from utils.errors import UserError
+
 from .registry import ZOO
+
+
+class ModelConfigError(UserError, ValueError):
+    """MODEL / TEACHER_MODEL keys that name no zoo type or contradict the type they name."""
 
 
 def architecture(node, section='MODEL'):
     """(embed_dim, depths) of a MODEL / TEACHER_MODEL node: the registry's for a zoo type, where
     FOCAL.EMBED_DIM / DEPTHS may only repeat them; the config's for videofocalnet_custom."""
     if node.TYPE not in ZOO:
-        raise ValueError(f"unknown model TYPE '{node.TYPE}'; choose one of {sorted(ZOO)}")
+        raise ModelConfigError(f"unknown model TYPE '{node.TYPE}'; choose one of {sorted(ZOO)}")
     fixed = ZOO[node.TYPE]
     out = {}
     for key, name in (('EMBED_DIM', 'embed_dim'), ('DEPTHS', 'depths')):
@@ -16,10 +22,10 @@ def architecture(node, section='MODEL'):
         given = list(given) if isinstance(given, (list, tuple)) else given
         if fixed[name] is None:
             if given is None:
-                raise ValueError(f'{node.TYPE} has no fixed architecture: set {full}')
+                raise ModelConfigError(f'{node.TYPE} has no fixed architecture: set {full}')
             out[name] = given
         elif given is not None and given != fixed[name]:
-            raise ValueError(f'{full} = {given} contradicts {node.TYPE}, whose '
+            raise ModelConfigError(f'{full} = {given} contradicts {node.TYPE}, whose '
                              f'{name} is {fixed[name]} (models/registry.py); leave the key unset, or use '
                              f'TYPE videofocalnet_custom for another architecture')
         else:
@@ -62,7 +68,7 @@ def build_model(config, node=None):
     kwargs = model_kwargs(config, node)
     depth_count = {len(kwargs['depths']), len(kwargs['focal_levels']), len(kwargs['focal_windows'])}
     if len(depth_count) != 1:
-        raise ValueError(f'{node.TYPE}: FOCAL.DEPTHS, FOCAL_LEVELS and FOCAL_WINDOWS need one '
+        raise ModelConfigError(f'{node.TYPE}: FOCAL.DEPTHS, FOCAL_LEVELS and FOCAL_WINDOWS need one '
                          f'entry per stage, got {kwargs["depths"]}, {kwargs["focal_levels"]}, '
                          f'{kwargs["focal_windows"]}')
     return timm.create_model(node.TYPE, pretrained=False, **kwargs)

@@ -220,7 +220,7 @@ def convert_to_video(state_dict, model, require_head=False, source='<state dict>
     or 'truncate' (see the module docstring).
     """
     if depth not in ('exact', 'truncate'):
-        raise ValueError(f"depth must be 'exact' or 'truncate', got {depth!r}")
+        raise CheckpointError(f"TRAIN.PRETRAINED_DEPTH must be 'exact' or 'truncate', got {depth!r}")
     model = unwrap(model)
     try:
         layout = detect_layout(state_dict)

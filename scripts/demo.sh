@@ -39,7 +39,7 @@ $PY main_KD.py --cfg configs/demo/student_kd.yaml --output "$OUT" "${data_opts[@
     TEACHER_MODEL.PRETRAINED_PATH "$teacher_ckpt" | grep -E "parameters|teacher top-1|Acc@1" | sed "s/^.*INFO //"
 
 echo "== results (2 clips x 3 crops per video; chance is 20%)"
-$PY -m utils.summary teacher="$(run_dir teacher)" student="$(run_dir student)" distilled="$(run_dir distilled)" \
+$PY -m tools.summary teacher="$(run_dir teacher)" student="$(run_dir student)" distilled="$(run_dir distilled)" \
     | tee "$OUT/summary.md"
 $PY -m utils.plot "$(run_dir teacher)" "$(run_dir student)" "$(run_dir distilled)" \
     --labels teacher student distilled --out "$OUT/curves.png"

@@ -2,10 +2,12 @@
 project's commands in a subprocess the way a user types them."""
 import copy
 import glob
+import json
 import os
 import subprocess
 import sys
 
+import torch
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -13,6 +15,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A reduced Video-FocalNet (about 0.14M parameters) at 4 x 32 x 32: seconds per epoch on a CPU.
 TINY_MODEL = {'TYPE': 'videofocalnet_custom', 'NAME': 'tiny', 'DROP_PATH_RATE': 0.0,
               'FOCAL': {'EMBED_DIM': 8, 'DEPTHS': [1, 1, 1, 1]}}
+
+
+def tiny_model(num_classes=3, embed_dim=8, depths=(1, 1, 1, 1), num_frames=2, img_size=32, seed=0):
+    """A seeded VideoFocalNet of TINY_MODEL's shape for in-process tests (no config needed)."""
+    from models import VideoFocalNet
+
+    torch.manual_seed(seed)
+    return VideoFocalNet(img_size=img_size, num_classes=num_classes, embed_dim=embed_dim, depths=list(depths),
+                         num_frames=num_frames, drop_path_rate=0.0)
 
 
 def write_config(path, train_csv, val_csv, label_csv, num_classes, extra=None):
@@ -54,6 +65,17 @@ def run(args, torchrun=0, check=True, timeout=600):
     if check and proc.returncode != 0:
         raise AssertionError(f'{" ".join(cmd)} failed ({proc.returncode}):\n{output[-6000:]}')
     return proc.returncode, output
+
+
+def records(folder):
+    """The JSON lines of `<folder>/log.jsonl` (what a run logs for machines: per-epoch and final)."""
+    with open(os.path.join(str(folder), 'log.jsonl')) as f:
+        return [json.loads(line) for line in f]
+
+
+def final_record(folder):
+    """The last `"final": true` record of `<folder>/log.jsonl`."""
+    return [r for r in records(folder) if r.get('final')][-1]
 
 
 def run_dir(output_root):

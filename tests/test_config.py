@@ -103,11 +103,18 @@ def test_output_folder_follows_protocol():
     assert cfg.OUTPUT == '/tmp/o/hmdb51/video-focalnet_base/LR_0.1_EP_3_OPT_sgd_FRAMES_16'
 
 
-def test_local_rank_comes_from_the_environment(monkeypatch):
-    monkeypatch.setenv('LOCAL_RANK', '2')
-    assert parse('--cfg', 'configs/ucf101/VFL-Net.yaml').LOCAL_RANK == 2
-    monkeypatch.delenv('LOCAL_RANK')
-    assert parse('--cfg', 'configs/ucf101/VFL-Net.yaml').LOCAL_RANK == 0
+def test_each_suggestion_is_named_once():
+    with pytest.raises(ConfigError) as exc:
+        parse('--cfg', 'configs/ucf101/VFL-Net.yaml', 'TRAIN.EPOCH', '3')
+    hint = str(exc.value).split('Did you mean: ')[1].rstrip('?').split(', ')
+    assert hint[0] == 'TRAIN.EPOCHS' and len(hint) == len(set(hint)), hint
+
+
+def test_retired_keys_are_gone():
+    """TAG and LOCAL_RANK were never read: the GPU comes from torchrun's LOCAL_RANK variable."""
+    for key in ('TAG', 'LOCAL_RANK'):
+        with pytest.raises(ConfigError, match=f"unknown config key '{key}'"):
+            parse('--cfg', 'configs/ucf101/VFL-Net.yaml', key, '1')
 
 
 def test_flags_map_to_keys():

@@ -1,11 +1,11 @@
-"""`python -m datasets.check`: decode every listed file once, report bad and short ones."""
+"""`python -m tools.check_data`: decode every listed file once, report bad and short ones."""
 import os
 import subprocess
 import sys
 
 import yaml
 
-from datasets.check import main
+from tools.check_data import main
 from tests.videos import make_dataset, marker_frames, write_video
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,16 +47,22 @@ def test_bad_and_short_files_are_reported(tmp_path, capsys):
     assert main(['--cfg', cfg, '--split', 'val', '--workers', '1']) == 0
 
 
-def test_annotation_errors_are_reported(tmp_path, capsys):
+def run_module(cfg, *args):
+    return subprocess.run([sys.executable, '-m', 'tools.check_data', '--cfg', cfg, *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def test_annotation_errors_are_reported(tmp_path):
     cfg = config_file(tmp_path, make_dataset(tmp_path, num_classes=2, videos_per_class=1, num_frames=3), 3)
-    assert main(['--cfg', cfg]) == 2
-    assert 'lists 2 classes, but MODEL.NUM_CLASSES is 3' in capsys.readouterr().err
+    run = run_module(cfg)
+    assert run.returncode == 2 and 'Traceback' not in run.stderr, run.stderr
+    assert run.stderr.splitlines()[-1].startswith('error: ')
+    assert 'lists 2 classes, but MODEL.NUM_CLASSES is 3' in run.stderr
 
 
 def test_runs_as_a_module(tmp_path):
     cfg = config_file(tmp_path, make_dataset(tmp_path, num_classes=2, videos_per_class=1, num_frames=3), 2)
     os.remove(tmp_path / 'val' / 'Class01' / 'v_Class01_g21_c01.avi')
-    run = subprocess.run([sys.executable, '-m', 'datasets.check', '--cfg', cfg, '--opts', 'DATA.DECODER', 'decord'],
-                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    run = run_module(cfg, '--opts', 'DATA.DECODER', 'decord')
     assert run.returncode == 1, run.stderr
     assert 'v_Class01_g21_c01.avi: file not found' in run.stdout

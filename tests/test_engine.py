@@ -9,15 +9,9 @@ import torch.multiprocessing as mp
 import torch.nn as nn
 
 from engine import evaluate, train_one_epoch
-from models import VideoFocalNet
+from tests.runs import tiny_model
 from utils.checkpoint import CheckpointError, load_model_weights, save_checkpoint
 from utils.losses import SupervisedLoss
-
-
-def tiny_model():
-    torch.manual_seed(0)
-    return VideoFocalNet(img_size=32, num_classes=3, embed_dim=8, depths=[1, 1, 1, 1], num_frames=2,
-                         drop_path_rate=0.0)
 
 
 def batch(n=4):
@@ -135,7 +129,7 @@ def test_truncated_checkpoint_names_the_file(tmp_path):
 
 def test_head_size_mismatch_names_the_key(tmp_path):
     path = tmp_path / 'other.pth'
-    other = VideoFocalNet(img_size=32, num_classes=5, embed_dim=8, depths=[1, 1, 1, 1], num_frames=2)
+    other = tiny_model(num_classes=5)
     torch.save({'model': other.state_dict()}, path)
     model = tiny_model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -149,7 +143,7 @@ def test_bare_and_wrapped_state_dicts_load(tmp_path):
     for i, content in enumerate([source.state_dict(), {'model': source.state_dict()},
                                  {f'module.{k}': v for k, v in source.state_dict().items()}]):
         torch.save(content, tmp_path / f'{i}.pth')
-        model = VideoFocalNet(img_size=32, num_classes=3, embed_dim=8, depths=[1, 1, 1, 1], num_frames=2)
+        model = tiny_model(seed=1)
         load_model_weights(model, str(tmp_path / f'{i}.pth'))
         assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values()))
 

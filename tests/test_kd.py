@@ -13,10 +13,9 @@ from timm.loss import SoftTargetCrossEntropy
 from config import get_config
 from engine import train_one_epoch
 from main_KD import build_teacher
-from models import VideoFocalNet
-from tests.runs import TINY_MODEL, run, run_dir, write_config
-from tests.videos import make_dataset
+from tests.runs import TINY_MODEL, final_record, records, run, run_dir, tiny_model, write_config
 from utils.checkpoint import CheckpointError
+from utils.errors import UserError
 from utils.losses import DistillationLoss, SupervisedLoss, kd_kl_div
 
 
@@ -43,10 +42,10 @@ def test_kd_term_equals_hand_computation():
     assert kd_kl_div(s, t, T).item() == pytest.approx(expected, rel=1e-6)
     ce = F.cross_entropy(s, torch.tensor([1])).item()
     loss = DistillationLoss(nn.CrossEntropyLoss(), Fixed(t), alpha=0.3, temperature=T)
-    total = loss(None, s, torch.tensor([1]))
+    total, parts = loss(None, s, torch.tensor([1]))
     assert total.item() == pytest.approx(0.3 * expected + 0.7 * ce, rel=1e-6)
-    assert loss.parts['loss_kd'].item() == pytest.approx(expected, rel=1e-6)
-    assert loss.parts['loss_ce'].item() == pytest.approx(ce, rel=1e-6)
+    assert parts['loss_kd'].item() == pytest.approx(expected, rel=1e-6)
+    assert parts['loss_ce'].item() == pytest.approx(ce, rel=1e-6)
 
 
 def test_kd_term_matches_torch_kl_div_batchmean():
@@ -61,7 +60,7 @@ def test_kd_term_matches_torch_kl_div_batchmean():
 def test_zero_when_student_equals_teacher():
     logits = torch.randn(4, 5)
     loss = DistillationLoss(nn.CrossEntropyLoss(), Fixed(logits), alpha=1.0, temperature=10.0)
-    assert loss(None, logits.clone(), torch.zeros(4, dtype=torch.long)).abs().item() < 1e-6
+    assert loss(None, logits.clone(), torch.zeros(4, dtype=torch.long))[0].abs().item() < 1e-6
 
 
 @pytest.mark.parametrize('soft', [False, True], ids=['hard targets', 'mixup targets'])
@@ -70,7 +69,7 @@ def test_alpha_zero_is_the_base_criterion(soft):
     targets = torch.softmax(torch.randn(4, 5), -1) if soft else torch.tensor([0, 1, 2, 3])
     base = SoftTargetCrossEntropy() if soft else nn.CrossEntropyLoss()
     loss = DistillationLoss(base, Fixed(torch.randn(4, 5)), alpha=0.0, temperature=10.0)
-    torch.testing.assert_close(loss(None, s, targets), base(s, targets))
+    torch.testing.assert_close(loss(None, s, targets)[0], base(s, targets))
 
 
 def test_gradient_reaches_only_the_student():
@@ -78,15 +77,9 @@ def test_gradient_reaches_only_the_student():
     student = nn.Linear(3, 4)
     x = torch.randn(5, 3)
     loss = DistillationLoss(nn.CrossEntropyLoss(), teacher, alpha=0.5, temperature=4.0)
-    loss(x, student(x), torch.tensor([0, 1, 2, 3, 0])).backward()
+    loss(x, student(x), torch.tensor([0, 1, 2, 3, 0]))[0].backward()
     assert student.weight.grad is not None and student.weight.grad.abs().sum() > 0
     assert teacher.weight.grad is None and teacher.bias.grad is None
-
-
-def tiny(dim=8, seed=0, classes=3):
-    torch.manual_seed(seed)
-    return VideoFocalNet(img_size=32, num_classes=classes, embed_dim=dim, depths=[1, 1, 1, 1], num_frames=2,
-                         drop_path_rate=0.0)
 
 
 class NoSchedule:
@@ -105,9 +98,9 @@ def fit(model, criterion, x, y, epochs, lr=3e-3, bs=32):
 
 
 def test_teacher_stays_bit_identical_while_the_student_learns():
-    teacher = tiny(16, seed=1).eval().requires_grad_(False)
+    teacher = tiny_model(embed_dim=16, seed=1).eval().requires_grad_(False)
     teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
-    student = tiny(seed=2)
+    student = tiny_model(seed=2)
     student_before = {k: v.clone() for k, v in student.state_dict().items()}
     x, y = torch.randn(8, 2, 3, 32, 32), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
     criterion = DistillationLoss(nn.CrossEntropyLoss(), teacher, alpha=0.5, temperature=4.0)
@@ -136,11 +129,11 @@ def test_distilled_student_agrees_with_the_teacher_more_than_a_student_trained_a
     xv, yv = quadrant_task(128, 1)
     g = torch.Generator().manual_seed(5)
     noisy = torch.where(torch.rand(128, generator=g) < 0.5, torch.randint(0, 4, (128,), generator=g), y)
-    teacher = fit(tiny(seed=0, classes=4), SupervisedLoss(nn.CrossEntropyLoss()), x, y, epochs=3)
+    teacher = fit(tiny_model(num_classes=4, seed=0), SupervisedLoss(nn.CrossEntropyLoss()), x, y, epochs=3)
     teacher.eval().requires_grad_(False)
-    alone = fit(tiny(seed=1, classes=4), SupervisedLoss(nn.CrossEntropyLoss()), x, noisy, epochs=2).eval()
+    alone = fit(tiny_model(num_classes=4, seed=1), SupervisedLoss(nn.CrossEntropyLoss()), x, noisy, epochs=2).eval()
     kd = DistillationLoss(nn.CrossEntropyLoss(), teacher, alpha=0.9, temperature=4.0)
-    distilled = fit(tiny(seed=1, classes=4), kd, x, noisy, epochs=2).eval()
+    distilled = fit(tiny_model(num_classes=4, seed=1), kd, x, noisy, epochs=2).eval()
     with torch.no_grad():
         t, a, d = (m(xv).argmax(1) for m in (teacher, alone, distilled))
     agree_alone, agree_kd = (a == t).float().mean().item(), (d == t).float().mean().item()
@@ -166,11 +159,11 @@ def teacher_config(path, **focal):
 
 def test_teacher_loads_strictly_and_is_frozen(tmp_path):
     path = tmp_path / 'teacher.pth'
-    torch.save({'model': tiny().state_dict()}, path)
+    torch.save({'model': tiny_model().state_dict()}, path)
     import logging
     teacher = build_teacher(teacher_config(path), torch.device('cpu'), logging.getLogger('t'))
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
-    assert torch.equal(teacher.head.weight, tiny().head.weight)
+    assert torch.equal(teacher.head.weight, tiny_model().head.weight)
 
 
 @pytest.mark.parametrize('case', ['head', 'depth', 'missing'])
@@ -178,11 +171,10 @@ def test_a_teacher_that_does_not_fit_is_an_error(tmp_path, case):
     import logging
     path = tmp_path / 'teacher.pth'
     if case == 'head':
-        torch.save({'model': tiny(classes=5).state_dict()}, path)
+        torch.save({'model': tiny_model(num_classes=5).state_dict()}, path)
         match = r'head.weight: checkpoint \(5, 64\) vs model \(3, 64\)'
     elif case == 'depth':
-        torch.save(VideoFocalNet(img_size=32, num_classes=3, embed_dim=8, depths=[1, 1, 2, 1],
-                                 num_frames=2).state_dict(), path)
+        torch.save(tiny_model(depths=(1, 1, 2, 1)).state_dict(), path)
         match = r'not in model \(\d+\): layers.2.blocks.1'
     else:
         match = 'checkpoint not found: .*teacher.pth'
@@ -192,14 +184,13 @@ def test_a_teacher_that_does_not_fit_is_an_error(tmp_path, case):
 
 def test_no_teacher_path_is_an_error():
     import logging
-    with pytest.raises(ValueError, match='TEACHER_MODEL.PRETRAINED_PATH'):
+    with pytest.raises(UserError, match='TEACHER_MODEL.PRETRAINED_PATH'):
         build_teacher(teacher_config(''), torch.device('cpu'), logging.getLogger('t'))
 
 
 @pytest.mark.slow
-def test_main_kd_end_to_end(tmp_path):
-    train, val, labels = make_dataset(tmp_path / 'data', num_classes=3, videos_per_class=4, num_frames=10,
-                                      size=(40, 32), val_per_class=1)
+def test_main_kd_end_to_end(tmp_path, tiny_dataset):
+    train, val, labels = tiny_dataset
     teacher_model = dict(TINY_MODEL, NAME='teacher', FOCAL={'EMBED_DIM': 16, 'DEPTHS': [1, 1, 1, 1]})
     teacher_cfg = write_config(tmp_path / 'teacher.yaml', train, val, labels, 3,
                                extra={'MODEL': teacher_model, 'TRAIN': {'EPOCHS': 1}})
@@ -215,10 +206,14 @@ def test_main_kd_end_to_end(tmp_path):
                       'KD.BETA', '0.3', 'KD.GAMMA', '0.5', 'KD.TEMPERATURE', '10'], torchrun=nproc)
         assert re.search(r'teacher top-1 [\d.]+% top-5 [\d.]+% \(1 view per video\)', log)
         assert re.search(r'Train: \[0/1\]\[\d+/\d+\].*loss [\d.]+ .*loss_kd [\d.]+ .*loss_ce [\d.]+', log)
+        epoch = records(run_dir(out))[0]
+        assert epoch['train_loss'] == pytest.approx(0.2 * epoch['train_loss_kd'] + 0.8 * epoch['train_loss_ce'],
+                                                    rel=1e-5)
         assert 'KD.BETA = 0.3 is accepted but unused' in log
         student_ckpt = os.path.join(run_dir(out), 'ckpt_epoch_0.pth')
         state = torch.load(student_ckpt, weights_only=True)['model']
         assert state['head.weight'].shape == (3, 64)  # the student (embed 8), not the teacher (embed 16)
-    _, log = run(['main.py', '--eval', '--cfg', kd_cfg, '--output', str(tmp_path / 'eval'), '--resume',
-                  student_ckpt, 'TEST.NUM_CLIP', '2'])
-    assert re.search(r'Test: 3 videos x 2 views \* Acc@1', log)
+    run(['main.py', '--eval', '--cfg', kd_cfg, '--output', str(tmp_path / 'eval'), '--resume', student_ckpt,
+         'TEST.NUM_CLIP', '2'])
+    result = final_record(tmp_path / 'eval' / 'eval_2x1')
+    assert (result['test_num_videos'], result['test_num_views']) == (5, 2)

@@ -1,28 +1,20 @@
 """main.py end to end on generated videos (single process and torchrun/gloo), checkpoints, resume,
 and the engine's distributed and accumulation arithmetic."""
-import json
 import os
 import re
 
 import pytest
 import torch
 
-from tests.runs import run, run_dir, write_config
-from tests.videos import make_dataset
+from tests.runs import final_record, records, run, run_dir, write_config
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope='module')
-def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp('data')
-    # 3 classes x 4 training videos; 5 validation videos (an odd count, for sharding over 2 ranks).
-    train, val, labels = make_dataset(root, num_classes=3, videos_per_class=4, num_frames=10,
-                                      size=(40, 32), val_per_class=2)
-    lines = open(val, newline='').read().splitlines(keepends=True)
-    with open(val, 'w', newline='') as f:
-        f.write(''.join(lines[:5]))
-    return train, val, labels
+def dataset(tiny_dataset):
+    """3 classes x 4 training videos; 5 validation videos (an odd count, for sharding over 2 ranks)."""
+    return tiny_dataset
 
 
 @pytest.fixture(scope='module')
@@ -34,10 +26,10 @@ def trained(dataset, tmp_path_factory):
     return cfg, run_dir(tmp / 'out'), log
 
 
-def accuracy_line(log, desc):
-    m = re.search(desc + r': (\d+) videos x (\d+) views \* Acc@1 ([\d.]+) Acc@5 ([\d.]+) loss ([\d.]+)', log)
-    assert m, log[-3000:]
-    return int(m.group(1)), int(m.group(2)), float(m.group(3)), float(m.group(5))
+def final_scores(folder):
+    """(videos, views, top-1, loss) of the final evaluation recorded in folder/log.jsonl."""
+    r = final_record(folder)
+    return r['test_num_videos'], r['test_num_views'], r['test_acc1'], r['test_loss']
 
 
 def test_train_writes_checkpoints_config_and_metrics(trained):
@@ -49,11 +41,11 @@ def test_train_writes_checkpoints_config_and_metrics(trained):
     assert set(ckpt) == {'model', 'optimizer', 'lr_scheduler', 'scaler', 'epoch', 'max_accuracy', 'config'}
     assert ckpt['epoch'] == 1 and isinstance(ckpt['config'], str) and 'NUM_CLASSES: 3' in ckpt['config']
     assert not any(k.startswith('module.') for k in ckpt['model'])
-    records = [json.loads(line) for line in open(os.path.join(out, 'log.jsonl'))]
-    assert [r.get('epoch') for r in records] == [0, 1, None] and records[-1]['final']
-    assert {'train_loss', 'lr', 'val_acc1', 'val_acc5'} <= set(records[0])
+    lines = records(out)
+    assert [r.get('epoch') for r in lines] == [0, 1, None] and lines[-1]['final']
+    assert {'train_loss', 'lr', 'val_acc1', 'val_acc5'} <= set(lines[0])
     assert re.search(r'Train: \[1/2\]\[5/6\]\seta .*\slr .*\sloss .*\sgrad_norm .*\smem', log)
-    assert accuracy_line(log, 'Test')[:2] == (5, 1)
+    assert final_scores(out)[:2] == (5, 1)
 
 
 def test_eval_with_trailing_view_overrides(trained, tmp_path):
@@ -61,19 +53,18 @@ def test_eval_with_trailing_view_overrides(trained, tmp_path):
     _, log = run(['main.py', '--eval', '--cfg', cfg, '--output', str(tmp_path), '--resume',
                   os.path.join(out, 'ckpt_epoch_1.pth'), 'TEST.NUM_CLIP', '2', 'TEST.NUM_CROP', '3'])
     assert '2 clips x 3 crops = 6 views per video' in log
-    assert accuracy_line(log, 'Test')[:2] == (5, 6)
+    assert final_scores(tmp_path / 'eval_2x3')[:2] == (5, 6)
 
 
 def test_torchrun_two_processes_train_and_distributed_eval_matches_single(dataset, trained, tmp_path):
     cfg, out, _ = trained
     ckpt = os.path.join(out, 'ckpt_epoch_1.pth')
-    _, single = run(['main.py', '--eval', '--cfg', cfg, '--output', str(tmp_path / 'a'), '--resume', ckpt,
-                     'TEST.NUM_CLIP', '2'])
-    _, dist = run(['main.py', '--eval', '--cfg', cfg, '--output', str(tmp_path / 'b'), '--resume', ckpt,
-                   'TEST.NUM_CLIP', '2'], torchrun=2)
-    videos, views, acc1, loss = accuracy_line(dist, 'Test')
+    run(['main.py', '--eval', '--cfg', cfg, '--output', str(tmp_path / 'a'), '--resume', ckpt, 'TEST.NUM_CLIP', '2'])
+    run(['main.py', '--eval', '--cfg', cfg, '--output', str(tmp_path / 'b'), '--resume', ckpt, 'TEST.NUM_CLIP', '2'],
+        torchrun=2)
+    videos, views, acc1, loss = final_scores(tmp_path / 'b' / 'eval_2x1')
     assert (videos, views) == (5, 2)  # 5 videos over 2 ranks: 3 + 2, none dropped or repeated
-    assert accuracy_line(single, 'Test') == pytest.approx((videos, views, acc1, loss), abs=1e-4)
+    assert final_scores(tmp_path / 'a' / 'eval_2x1') == pytest.approx((videos, views, acc1, loss), abs=1e-4)
 
     _, log = run(['main.py', '--cfg', cfg, '--output', str(tmp_path / 'c'), '--opts', 'TRAIN.EPOCHS', '1'],
                  torchrun=2)

@@ -1,4 +1,4 @@
-"""Loading FocalNet weights (official, timm, video layouts) into Video-FocalNet; models.convert."""
+"""Loading FocalNet weights (official, timm, video layouts) into Video-FocalNet; tools.convert."""
 import logging
 import os
 import subprocess
@@ -13,7 +13,7 @@ from timm.models.focalnet import FocalNet, checkpoint_filter_fn
 import models  # noqa: F401  (registers the zoo with timm)
 from config import load_config_file
 from models import VideoFocalNet, build_model
-from models.convert import main as convert_main
+from tools.convert import main as convert_main
 from models.pretrained import convert_to_video, detect_layout, is_temporal, load_pretrained, timm_to_official
 from utils.checkpoint import CheckpointError, read_state_dict
 
@@ -419,7 +419,7 @@ def test_convert_to_video_leaves_the_model_alone():
 
 
 # ------------------------------------------------------------------------------------------------
-# python -m models.convert
+# python -m tools.convert
 # ------------------------------------------------------------------------------------------------
 
 def write_config(tmp_path, embed_dim=16):
@@ -431,7 +431,7 @@ def write_config(tmp_path, embed_dim=16):
 
 
 def run_convert(*args):
-    return subprocess.run([sys.executable, '-m', 'models.convert', *args], cwd=REPO,
+    return subprocess.run([sys.executable, '-m', 'tools.convert', *args], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -459,12 +459,12 @@ def test_convert_round_trip(tmp_path):
 
 
 def test_convert_fails_on_a_mismatch_and_writes_nothing(tmp_path):
-    """In-process (a second interpreter start costs seconds): the exit message names the keys."""
+    """In-process (a second interpreter start costs seconds): the error names the keys."""
     src = save(small_timm().state_dict(), tmp_path / 'focalnet_timm.pth')
     dst = tmp_path / 'video.pth'
-    with pytest.raises(SystemExit) as exit_:
+    with pytest.raises(CheckpointError) as error:
         convert_main([src, str(dst), '--cfg', write_config(tmp_path, embed_dim=32)])
-    assert 'patch_embed.proj.weight: checkpoint (16, 3, 4, 4) vs model (32, 3, 4, 4)' in str(exit_.value.code)
+    assert 'patch_embed.proj.weight: checkpoint (16, 3, 4, 4) vs model (32, 3, 4, 4)' in str(error.value)
     assert not dst.exists() and not os.path.exists(f'{dst}.tmp')
 
 
@@ -478,7 +478,7 @@ def test_convert_teacher_from_a_swin_style_video_checkpoint(tmp_path):
     src = save({'model': teacher.state_dict(), 'config': yacs.config.CfgNode({'TAG': 'x'})},
                tmp_path / 'video-focalnet_base_ucf101.pth')
     dst = str(tmp_path / 'teacher.pth')
-    with pytest.raises(SystemExit, match='refused.*--trust-source'):
+    with pytest.raises(CheckpointError, match='refused.*--trust-source'):
         convert_main([src, dst, '--cfg', str(cfg), '--teacher'])
     convert_main([src, dst, '--cfg', str(cfg), '--teacher', '--trust-source'])
     out = torch.load(dst, map_location='cpu', weights_only=True)['model']
@@ -486,5 +486,5 @@ def test_convert_teacher_from_a_swin_style_video_checkpoint(tmp_path):
         assert torch.equal(out[key], value), key
 
     image = save(small_timm().state_dict(), tmp_path / 'focalnet_timm.pth')
-    with pytest.raises(SystemExit, match='head must come from the checkpoint'):
+    with pytest.raises(CheckpointError, match='head must come from the checkpoint'):
         convert_main([image, dst, '--cfg', str(cfg), '--teacher'])

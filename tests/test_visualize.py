@@ -14,6 +14,7 @@ from config import load_config_file
 from datasets import synthetic
 from models import build_model
 from utils.checkpoint import CheckpointError
+from utils.errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRAMES, SIZE = 4, 32
@@ -135,7 +136,7 @@ def test_bare_state_dict_loads_and_a_mismatched_checkpoint_fails(setup, tmp_path
 
 
 def test_bad_row_is_reported(setup):
-    with pytest.raises(ValueError, match='--row 10 is out of range'):
+    with pytest.raises(UserError, match='--row 10 is out of range'):
         visualize.video_from_csv(setup['config'], setup['paths']['val_file'], 10)
     with pytest.raises(SystemExit):
         visualize.main(['--cfg', setup['cfg'], '--checkpoint', setup['ckpt'], '--csv',

@@ -7,6 +7,14 @@ import os
 
 import av
 import numpy as np
+import pytest
+
+from datasets import decode
+
+# Decoder parametrization for tests: where decord cannot be imported its cases show as skipped
+# (tests/test_environment.py fails on Linux x86_64, where decord has wheels and must be installed).
+BACKENDS = [pytest.param('decord', marks=pytest.mark.skipif(decode.decord is None, reason='decord cannot be imported')),
+            'pyav']
 
 # Encoder and stream options per kind of file. 'lossless' kinds decode to the exact pixels written.
 CODECS = {

@@ -8,10 +8,12 @@ import zipfile
 
 import torch
 
+from .errors import UserError
+
 CKPT_RE = re.compile(r'ckpt_epoch_(\d+)\.pth$')
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint that cannot be read, or that does not fit the model it is loaded into."""
 
 
@@ -40,7 +42,7 @@ def read_checkpoint(path, trusted=False):
         raise CheckpointError(
             f'{path}: refused to load, the file needs arbitrary code to unpickle{what}: '
             f'{str(err).splitlines()[0]}. If you trust its source, convert it once to plain '
-            f'tensors: python -m models.convert {path} OUT.pth --cfg CONFIG --trust-source') from None
+            f'tensors: python -m tools.convert {path} OUT.pth --cfg CONFIG --trust-source') from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CheckpointError(f'{path}: cannot read the checkpoint (truncated, or not a PyTorch '
@@ -74,7 +76,7 @@ def read_state_dict(path, trusted=False):
     """The model state dict in `path`: bare, `{'model': sd}` or `{'state_dict': sd}`.
 
     Loads with `weights_only=True` so a file cannot run code; `trusted=True` (an explicit user
-    choice, e.g. `models.convert --trust-source`) lifts that for files that pickle objects such as
+    choice, e.g. `tools.convert --trust-source`) lifts that for files that pickle objects such as
     Swin-style yacs configs. `.safetensors` files (the Hugging Face hub's timm weights) are read
     with safetensors, which timm depends on. `module.` / `_orig_mod.` prefixes are stripped.
     """

@@ -32,20 +32,11 @@ def get_world_size():
     return dist.get_world_size() if is_dist() else 1
 
 
-def is_main_process():
-    return get_rank() == 0
-
-
 def all_reduce_sum(tensor):
     """Sum a tensor over ranks in place (no-op in a single process)."""
     if is_dist():
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
-
-
-def barrier():
-    if is_dist():
-        dist.barrier()
 
 
 def cleanup():

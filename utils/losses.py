@@ -1,9 +1,12 @@
-"""Criteria with one call signature, `criterion(samples, outputs, targets)`, so the training loop
-has no distillation branch (as in DeiT): plain supervision and distillation look alike."""
+"""Criteria with one call signature, `loss, parts = criterion(samples, outputs, targets)`, so the
+training loop has no distillation branch (as in DeiT): plain supervision and distillation look alike;
+`parts` are the named terms the loop logs."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+
+from .errors import UserError
 
 
 def build_base_criterion(config, mixup_active):
@@ -23,40 +26,37 @@ def kd_kl_div(student_logits, teacher_logits, temperature):
     """
     log_p_s = F.log_softmax(student_logits.float() / temperature, dim=-1)
     log_p_t = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
-    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1).mean()
-    return kl * temperature ** 2
+    return F.kl_div(log_p_s, log_p_t, reduction='batchmean', log_target=True) * temperature ** 2
 
 
 class SupervisedLoss(nn.Module):
-    """The base criterion in the engine's signature; `parts` is empty (nothing else to log)."""
+    """The base criterion in the engine's signature: returns (loss, {}) (no parts to log)."""
 
     def __init__(self, base_criterion):
         super().__init__()
         self.base_criterion = base_criterion
-        self.parts = {}
 
     def forward(self, samples, outputs, targets):
-        return self.base_criterion(outputs, targets)
+        return self.base_criterion(outputs, targets), {}
 
 
 class DistillationLoss(nn.Module):
     """alpha * T^2 * KL_batchmean(teacher || student) + (1 - alpha) * base(student, targets).
 
     The frozen teacher sees exactly the (mixed) clip that the student saw, under no_grad and under
-    whatever autocast the caller runs. After each call `parts` holds the detached KD and CE terms.
+    whatever autocast the caller runs. Returns (loss, {'loss_kd', 'loss_ce'}: the detached terms).
     """
 
     def __init__(self, base_criterion, teacher, alpha, temperature):
         super().__init__()
         if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f'KD.ALPHA must be in [0, 1], got {alpha}')
+            raise UserError(f'KD.ALPHA must be in [0, 1], got {alpha}')
         if temperature <= 0:
-            raise ValueError(f'KD.TEMPERATURE must be positive, got {temperature}')
+            raise UserError(f'KD.TEMPERATURE must be positive, got {temperature}')
         self.base_criterion = base_criterion
         self.teacher = teacher
         self.alpha = alpha
         self.temperature = temperature
-        self.parts = {}
 
     def train(self, mode=True):
         """The teacher stays in eval mode whatever mode the criterion is put in."""
@@ -69,5 +69,5 @@ class DistillationLoss(nn.Module):
         with torch.no_grad():
             teacher_logits = self.teacher(samples)
         kd = kd_kl_div(outputs, teacher_logits, self.temperature)
-        self.parts = {'loss_kd': kd.detach(), 'loss_ce': base.detach()}
-        return self.alpha * kd + (1.0 - self.alpha) * base
+        loss = self.alpha * kd + (1.0 - self.alpha) * base
+        return loss, {'loss_kd': kd.detach(), 'loss_ce': base.detach()}

@@ -16,13 +16,15 @@ import os
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .errors import UserError, cli_main
+
 PANELS = (('train_loss', 'train loss'), ('lr', 'learning rate'),
           ('val_acc1', 'val top-1 (%)'), ('val_acc5', 'val top-5 (%)'))
 LOSS_TERMS = (('train_loss_kd', '--', 'KD term'), ('train_loss_ce', ':', 'CE term'))
 NUMERIC_KEYS = [k for k, _ in PANELS] + [k for k, _, _ in LOSS_TERMS] + ['val_loss']
 
 
-class LogError(ValueError):
+class LogError(UserError, ValueError):
     """A log.jsonl that is missing or has a line that is not a metrics record."""
 
 
@@ -85,10 +87,10 @@ def plot_runs(log_paths, out_path, labels=None):
     """Write the four-panel PNG for the runs in `log_paths` (run folders or log.jsonl files)."""
     paths = [log_path(p) for p in log_paths]
     if not paths:
-        raise ValueError('plot_runs needs at least one run')
+        raise UserError('plot_runs needs at least one run')
     labels = list(labels) if labels else _default_labels(paths)
     if len(labels) != len(paths):
-        raise ValueError(f'{len(labels)} labels for {len(paths)} runs: {labels}')
+        raise UserError(f'{len(labels)} labels for {len(paths)} runs: {labels}')
     runs = [read_log(p) for p in paths]
 
     fig = Figure(figsize=(11, 8), dpi=100, layout='constrained')
@@ -137,12 +139,9 @@ def main(argv=None):
     parser.add_argument('--out', required=True, help='PNG to write')
     parser.add_argument('--labels', nargs='+', help='legend names, one per run')
     args = parser.parse_args(argv)
-    try:
-        plot_runs(args.runs, args.out, args.labels)
-    except ValueError as err:
-        parser.exit(1, f'error: {err}\n')
+    plot_runs(args.runs, args.out, args.labels)
     print(f'wrote {args.out}')
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)

@@ -1,6 +1,6 @@
 """Convert FocalNet / Video-FocalNet weights of any supported layout into our checkpoint format.
 
-    python -m models.convert SRC DST --cfg CONFIG [--teacher] [--trust-source] [--opts KEY VALUE ...]
+    python -m tools.convert SRC DST --cfg CONFIG [--teacher] [--trust-source] [--opts KEY VALUE ...]
 
 Builds the model the config describes (MODEL, or TEACHER_MODEL with --teacher), loads SRC exactly
 as TRAIN.PRETRAINED_PATH would (so a download is checked once, with the same errors), and writes
@@ -9,15 +9,19 @@ trained on the dataset). --trust-source is for files that need arbitrary code to
 (e.g. a yacs config object stored next to the weights): use it only for files you trust.
 """
 import argparse
-import logging
 import os
-import sys
 
 import torch
 
+from config import get_config, load_config_file
+from models import build_model
+from models.pretrained import load_pretrained
+from utils.errors import cli_main
+from utils.logger import setup_logging
+
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m models.convert', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='python -m tools.convert', description=__doc__.split('\n')[0])
     parser.add_argument('src', help='checkpoint to read (official FocalNet, timm FocalNet or video)')
     parser.add_argument('dst', help='where to write {"model": state_dict}')
     parser.add_argument('--cfg', help='config file describing the model (defaults if omitted)')
@@ -30,24 +34,16 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='%(message)s', stream=sys.stdout)
-    from config import get_config, load_config_file
-    from models import build_model
-    from models.pretrained import load_pretrained
-    from utils.checkpoint import CheckpointError
-
+    setup_logging()
     if args.cfg:
         config = load_config_file(args.cfg, args.opts)
     else:
         config = get_config(argparse.Namespace(opts=args.opts))
     node = config.TEACHER_MODEL if args.teacher else config.MODEL
     model = build_model(config, node)
-    try:
-        # A teacher is used frozen: its head must be the trained one, never a fresh init.
-        load_pretrained(model, args.src, trusted=args.trust_source, require_head=args.teacher,
-                        depth='exact' if args.teacher else config.TRAIN.PRETRAINED_DEPTH)
-    except CheckpointError as err:
-        sys.exit(f'error: {err}')
+    # A teacher is used frozen: its head must be the trained one, never a fresh init.
+    load_pretrained(model, args.src, trusted=args.trust_source, require_head=args.teacher,
+                    depth='exact' if args.teacher else config.TRAIN.PRETRAINED_DEPTH)
     tmp = args.dst + '.tmp'
     torch.save({'model': model.state_dict()}, tmp)
     os.replace(tmp, args.dst)
@@ -56,4 +52,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)

@@ -1,29 +1,30 @@
 """A results table from training runs: model, params, GFLOPs, top-1, top-5 of the final evaluation.
 
-    python -m utils.summary teacher=output/demo/demo/teacher/RUN student=... distilled=...
+    python -m tools.summary teacher=output/demo/demo/teacher/RUN student=... distilled=...
 """
 import argparse
 import json
 import os
 
 from config import load_config_file
+from get_flops import count
 from models import build_model
+from utils.errors import UserError, cli_main
 
 
 def final_record(run_dir):
     """The last `"final": true` line of the run's log.jsonl (its multi-view test)."""
     path = os.path.join(run_dir, 'log.jsonl')
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'{path}: no log.jsonl; is {run_dir} a finished run folder?')
+        raise UserError(f'{path}: no log.jsonl; is {run_dir} a finished run folder?')
     finals = [json.loads(line) for line in open(path) if '"final": true' in line]
     if not finals:
-        raise ValueError(f'{path}: no final evaluation recorded (did the run finish?)')
+        raise UserError(f'{path}: no final evaluation recorded (did the run finish?)')
     return finals[-1]
 
 
 def summarize(runs):
     """Rows (name, params M, GFLOPs, top-1, top-5, views) for {name: run_dir}."""
-    from get_flops import count
     rows = []
     for name, run_dir in runs.items():
         config = load_config_file(os.path.join(run_dir, 'config.yaml'))
@@ -50,4 +51,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)

@@ -1,0 +1,38 @@
+"""Shared fixtures: the tiny model, tiny dataset and tiny config factories every test file uses.
+
+The implementations live in tests/runs.py (configs, subprocess runs, the tiny model) and
+tests/videos.py (real generated video files); these fixtures are the one way tests reach them.
+"""
+import pytest
+
+from tests import runs
+from tests.videos import make_dataset
+
+
+@pytest.fixture
+def tiny_model():
+    """Factory: `tiny_model(num_classes=3, embed_dim=8, depths=(1, 1, 1, 1), num_frames=2, seed=0)`."""
+    return runs.tiny_model
+
+
+@pytest.fixture(scope='session')
+def tiny_dataset(tmp_path_factory):
+    """(train.csv, val.csv, labels.csv): 3 classes x 4 training videos, 5 validation videos (an odd
+    count, for sharding over 2 ranks), 10 frames of 40x32. Shared: do not modify its files."""
+    root = tmp_path_factory.mktemp('tiny_dataset')
+    train, val, labels = make_dataset(root, num_classes=3, videos_per_class=4, num_frames=10,
+                                      size=(40, 32), val_per_class=2)
+    lines = open(val, newline='').read().splitlines(keepends=True)
+    with open(val, 'w', newline='') as f:
+        f.write(''.join(lines[:5]))
+    return train, val, labels
+
+
+@pytest.fixture
+def tiny_config(tmp_path, tiny_dataset):
+    """Factory: `tiny_config(extra=None, name='tiny.yaml', dataset=None, num_classes=3)` writes a config
+    file for main.py / main_KD.py over `dataset` (default: tiny_dataset) and returns its path."""
+    def make(extra=None, name='tiny.yaml', dataset=None, num_classes=3):
+        return runs.write_config(tmp_path / name, *(dataset or tiny_dataset), num_classes=num_classes,
+                                 extra=extra)
+    return make
