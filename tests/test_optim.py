@@ -91,7 +91,8 @@ def test_gradient_is_clipped_at_train_clip_grad():
 
     class Scaled(SupervisedLoss):
         def forward(self, samples, outputs, targets):
-            return 1000 * super().forward(samples, outputs, targets)
+            loss, parts = super().forward(samples, outputs, targets)
+            return 1000 * loss, parts
 
     class NoSchedule:
         def step_update(self, num_updates):

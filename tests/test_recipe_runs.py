@@ -38,7 +38,7 @@ def test_main_at_amp_o1_with_mixup_and_cutmix(teacher):
 
 def test_main_kd_loss_is_alpha_kd_plus_one_minus_alpha_ce(teacher, tiny_dataset, tmp_path):
     _, teacher_out, _ = teacher
-    kd_teacher = dict(TEACHER, PRETRAINED_PATH=os.path.join(teacher_out, 'ckpt_epoch_0.pth'))
+    kd_teacher = dict(TEACHER, TYPE='videofocalnet_custom', PRETRAINED_PATH=os.path.join(teacher_out, 'ckpt_epoch_0.pth'))
     del kd_teacher['NAME']
     cfg = write_config(tmp_path / 'kd.yaml', *tiny_dataset, num_classes=3, extra=dict(
         RECIPE, MODEL={'NAME': 'student'}, TEACHER_MODEL=kd_teacher, KD={'ALPHA': 0.25, 'TEMPERATURE': 4.0}))
