@@ -40,6 +40,16 @@ def memory_mb(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # peak RSS on Linux
 
 
+def prepare_batch(samples, targets, device, mixup_fn=None):
+    """The model's inputs and targets from a loader batch: on the device, mixed. The training loop
+    and main_KD.py's teacher-caching pass both go through it, so the cache sees the student's inputs."""
+    samples = samples.to(device, non_blocking=True)
+    targets = targets.to(device, non_blocking=True)
+    if mixup_fn is not None:
+        samples, targets = mixup_fn(samples, targets)
+    return samples, targets
+
+
 def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, epoch, *, device,
                     amp_dtype=None, mixup_fn=None, accumulation_steps=1, clip_grad=0.0,
                     print_freq=10, num_epochs=1, logger=None):
@@ -53,10 +63,7 @@ def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, e
     part_meters = {}
     start = end = time.time()
     for idx, (samples, targets) in enumerate(loader):
-        samples = samples.to(device, non_blocking=True)
-        targets = targets.to(device, non_blocking=True)
-        if mixup_fn is not None:
-            samples, targets = mixup_fn(samples, targets)
+        samples, targets = prepare_batch(samples, targets, device, mixup_fn)
 
         is_step = (idx + 1) % accumulation_steps == 0
         # Micro-steps that do not step the optimiser skip DDP's gradient all-reduce.
