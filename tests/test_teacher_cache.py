@@ -256,3 +256,7 @@ def test_main_kd_refuses_a_cache_made_under_other_settings(kd_setup):
     # Extending the cache to 2 epochs keeps epoch 0 and adds epoch 1.
     _, log = run(['main_KD.py', '--cfg', kd_cfg, '--cache-teacher', cache])
     assert 'epoch 0: already in the cache' in log and 'epoch 1: 6 steps of teacher logits' in log
+    # Inputs that do not replay (2 workers draw other crops than the cache's 0) stop the run.
+    rc, log = run(['main_KD.py', '--cfg', kd_cfg, '--output', str(tmp / 'workers'), 'KD.TEACHER_CACHE', cache,
+                   'DATA.NUM_WORKERS', '2'], check=False)
+    assert rc != 0 and 'the inputs of epoch 0 step 0 on rank 0 are not the ones the teacher saw' in log

@@ -4,6 +4,7 @@ from one teacher do not pay for its forward pass again.
 
 Layout of DIR:
     meta.json                  what the logits depend on (the fingerprint), epochs, steps, dtype
+    config.yaml                the caching pass's full config, for the record
     epoch_<EEEE>_rank_<R>.pt   {'logits': (steps, B, classes) float16/float32,
                                 'probe': (steps, B, PROBE_SIZE) float32}, one file per epoch and rank
 
@@ -152,13 +153,14 @@ class TeacherCacheWriter:
                                             f'this pass has {meta[key]!r}; use another folder')
             meta['epochs'] = max(meta['epochs'], old['epochs'])
             meta['created'] = old['created']
-        self.meta = meta
+        self.meta, self.config_dump = meta, config.dump()
 
     def write_meta(self):
         """Rank 0, before any epoch file (so a folder with epoch files always says what they are)."""
         os.makedirs(self.cache_dir, exist_ok=True)
         _atomic(os.path.join(self.cache_dir, 'meta.json'),
                 lambda f: f.write(json.dumps(self.meta, indent=1).encode()))
+        _atomic(os.path.join(self.cache_dir, 'config.yaml'), lambda f: f.write(self.config_dump.encode()))
 
     def has_epoch(self, epoch):
         return os.path.isfile(epoch_file(self.cache_dir, epoch, self.rank))
