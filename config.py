@@ -178,6 +178,9 @@ _C.KD.GAMMA = 0.0
 _C.KD.TEMPERATURE = 10.0
 # Evaluate the teacher once (one view) before training, so a wrong teacher shows at minute one.
 _C.KD.EVAL_TEACHER = True
+# Folder of teacher logits written by `main_KD.py --cache-teacher DIR`: the student reads the
+# teacher's logits for each step from it, and the teacher is not built. '' = run the teacher online.
+_C.KD.TEACHER_CACHE = ''
 
 # ----------------------------------------------------------------------------------------------
 # Misc

@@ -40,6 +40,20 @@ def memory_mb(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # peak RSS on Linux
 
 
+def prepare_batch(batch, device, batch_augment=None, *, epoch, step):
+    """The model's inputs and targets from a training loader batch, on the device.
+
+    With `batch_augment` (datasets.build_batch_augment) the batch is (uint8 clips, labels, sample
+    indices) and colour, normalisation and Mixup/CutMix happen here, keyed on (epoch, step, sample
+    indices); without it the batch is ready (samples, targets). The training loop and main_KD.py's
+    teacher-caching pass both go through it, so the cache sees exactly the student's inputs."""
+    if batch_augment is None:
+        samples, targets = batch[:2]
+        return samples.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+    clips, labels, indices = batch
+    return batch_augment(clips, labels, epoch=epoch, step=step, sample_indices=indices)
+
+
 def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, epoch, *, device,
                     amp_dtype=None, batch_augment=None, accumulation_steps=1, clip_grad=0.0,
                     print_freq=10, num_epochs=1, logger=None):
@@ -57,11 +71,7 @@ def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, e
     part_meters = {}
     start = end = time.time()
     for idx, batch in enumerate(loader):
-        if batch_augment is None:
-            samples, targets = (t.to(device, non_blocking=True) for t in batch)
-        else:
-            clips, labels, indices = batch
-            samples, targets = batch_augment(clips, labels, epoch=epoch, step=idx, sample_indices=indices)
+        samples, targets = prepare_batch(batch, device, batch_augment, epoch=epoch, step=idx)
 
         is_step = (idx + 1) % accumulation_steps == 0
         # Micro-steps that do not step the optimiser skip DDP's gradient all-reduce.

@@ -26,7 +26,8 @@ from utils.losses import SupervisedLoss, build_base_criterion
 from utils.optim import build_optimizer, build_scheduler, scaled_lrs
 
 
-def parse_option(description=__doc__, argv=None):
+def parse_option(description=__doc__, argv=None, add_arguments=None):
+    """(args, config); `add_arguments(parser)` lets main_KD.py add its own flags."""
     parser = argparse.ArgumentParser(description=description.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--cfg', required=True, metavar='FILE', help='config file')
@@ -50,8 +51,18 @@ def parse_option(description=__doc__, argv=None):
     parser.add_argument('--local_rank', '--local-rank', type=int, help=argparse.SUPPRESS)
     parser.add_argument('overrides', nargs='*', metavar='KEY VALUE',
                         help='more overrides, as with --opts (e.g. TEST.NUM_CLIP 4 TEST.NUM_CROP 3)')
+    if add_arguments is not None:
+        add_arguments(parser)
     args = parser.parse_intermixed_args(argv)
     return args, get_config(args)
+
+
+def begin_epoch(config, loader_train, epoch, rank):
+    """Seed the epoch and hand it to the sampler, so a resumed run (and main_KD.py --cache-teacher)
+    replays it."""
+    random_seed(config.SEED + 1000 * epoch, rank)
+    if hasattr(loader_train.sampler, 'set_epoch'):
+        loader_train.sampler.set_epoch(epoch)
 
 
 def run(config, build_criterion=None):
@@ -154,9 +165,9 @@ def _run(config, build_criterion, rank, world_size, device, logger):
 
     metrics = MetricsWriter(config.OUTPUT, rank == 0)
     for epoch in range(start_epoch, config.TRAIN.EPOCHS):
-        random_seed(config.SEED + 1000 * epoch, rank)  # resuming at an epoch replays it exactly
-        if hasattr(loader_train.sampler, 'set_epoch'):
-            loader_train.sampler.set_epoch(epoch)
+        begin_epoch(config, loader_train, epoch, rank)
+        if hasattr(criterion, 'set_epoch'):  # a cached teacher follows the epoch
+            criterion.set_epoch(epoch)
         record = {'epoch': epoch}
         record.update(train_one_epoch(
             model, criterion, loader_train, optimizer, lr_scheduler, scaler, epoch, device=device,

@@ -71,3 +71,14 @@ class DistillationLoss(nn.Module):
         kd = kd_kl_div(outputs, teacher_logits, self.temperature)
         loss = self.alpha * kd + (1.0 - self.alpha) * base
         return loss, {'loss_kd': kd.detach(), 'loss_ce': base.detach()}
+
+
+class CachedDistillationLoss(DistillationLoss):
+    """DistillationLoss whose teacher is a recording of its logits (utils.teacher_cache.CachedTeacher).
+
+    The training loop calls `set_epoch(epoch)` before each epoch (as on the sampler); each call of
+    the criterion then takes the next step's logits, so the loop needs no distillation branch.
+    """
+
+    def set_epoch(self, epoch):
+        self.teacher.set_epoch(epoch)
