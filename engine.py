@@ -114,7 +114,8 @@ def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, e
                 f'grad_norm {meters["grad_norm"].val:.4f} ({meters["grad_norm"].avg:.4f})\t'
                 f'mem {memory_mb(device):.0f}MB')
     if logger:
-        logger.info(f'EPOCH {epoch} training takes {datetime.timedelta(seconds=int(time.time() - start))}')
+        logger.info(f'EPOCH {epoch} training takes {datetime.timedelta(seconds=int(time.time() - start))}; '
+                    f'train loss {meters["loss"].avg:.4f}')
     stats = {'train_loss': meters['loss'].avg, 'lr': optimizer.param_groups[0]['lr'],
              'grad_norm': meters['grad_norm'].avg}
     stats.update({f'train_{name}': m.avg for name, m in part_meters.items()})

@@ -26,21 +26,28 @@ if [ ! -f "$DATA/train.csv" ]; then
   $PY -m datasets.synthetic --out "$DATA" --clips-per-class "$CLIPS" --val-per-class "$VAL" --size 40 --frames 16
 fi
 run_dir() { ls -d "$OUT"/demo/"$1"/*/ | head -n 1; }
+last_ckpt() { ls "$(run_dir "$1")"ckpt_epoch_*.pth | sort -V | tail -n 1; }
+# Each model's progress as it happens: one line per epoch, validations, the final test.
+show() { grep --line-buffered -E "parameters|EPOCH|teacher top-1|Acc@1" | sed -u "s/^.*INFO //"; }
 
 echo "== 1/3 teacher (main.py)"
-$PY main.py --cfg configs/demo/teacher.yaml --output "$OUT" "${data_opts[@]}" | grep -E "parameters|Acc@1" | sed "s/^.*INFO //"
-teacher_ckpt=$(ls "$(run_dir teacher)"ckpt_epoch_*.pth | sort -V | tail -n 1)
+$PY main.py --cfg configs/demo/teacher.yaml --output "$OUT" "${data_opts[@]}" | show
+teacher_ckpt=$(last_ckpt teacher)
 
 echo "== 2/3 student alone (main.py)"
-$PY main.py --cfg configs/demo/student.yaml --output "$OUT" "${data_opts[@]}" | grep -E "parameters|Acc@1" | sed "s/^.*INFO //"
+$PY main.py --cfg configs/demo/student.yaml --output "$OUT" "${data_opts[@]}" | show
 
 echo "== 3/3 distilled student (main_KD.py, teacher $teacher_ckpt)"
 $PY main_KD.py --cfg configs/demo/student_kd.yaml --output "$OUT" "${data_opts[@]}" \
-    TEACHER_MODEL.PRETRAINED_PATH "$teacher_ckpt" | grep -E "parameters|teacher top-1|Acc@1" | sed "s/^.*INFO //"
+    TEACHER_MODEL.PRETRAINED_PATH "$teacher_ckpt" | show
 
 echo "== results (2 clips x 3 crops per video; chance is 20%)"
 $PY -m tools.summary teacher="$(run_dir teacher)" student="$(run_dir student)" distilled="$(run_dir distilled)" \
     | tee "$OUT/summary.md"
+video="$DATA/$(head -n 1 "$DATA/val.csv" | cut -d, -f1)"
+echo "== predict.py: the distilled student on $video"
+$PY predict.py --cfg configs/demo/student_kd.yaml --checkpoint "$(last_ckpt distilled)" "$video" --topk 3 \
+    --opts "${data_opts[@]}"
 $PY -m utils.plot "$(run_dir teacher)" "$(run_dir student)" "$(run_dir distilled)" \
     --labels teacher student distilled --out "$OUT/curves.png"
 echo "== done in $(( $(date +%s) - start )) s: $OUT/summary.md, $OUT/curves.png"
