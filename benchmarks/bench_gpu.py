@@ -68,9 +68,11 @@ def time_training(config, steps, compile_model, device):
 
 
 def time_input_path(args, device):
-    """Clips/s of main.py's training loader with --workers workers, copied to the GPU, in steady
+    """Clips/s of main.py's training input path with --workers workers: the loader's uint8 clips
+    through the batch augmentation on the GPU (colour, normalisation, Mixup/CutMix), in steady
     state: the first 2 x workers batches (start-up, prefetched backlog) are not timed."""
-    from datasets import build_dataloader
+    from datasets import build_batch_augment, build_dataloader
+    from engine import prepare_batch
 
     batch = args.input_batch
     opts = ['DATA.ROOT', args.data, 'DATA.TRAIN_FILE', f'{args.data}/train.csv', 'DATA.VAL_FILE',
@@ -79,14 +81,16 @@ def time_input_path(args, device):
             'DATA.NUM_FRAMES', args.frames, 'DATA.INPUT_SIZE', args.size]
     config = load_config_file('configs/ucf101/VFL-Net.yaml', [str(o) for o in opts])
     _, _, loader, _ = build_dataloader(config)
+    batch_augment = build_batch_augment(config, device, rank=0)
     warm, timed = 2 * args.workers, 4 * args.workers
     if len(loader) < warm + timed:
         sys.exit(f'bench_gpu: {args.data}/train.csv gives {len(loader)} batches of {batch}; the input '
                  f'path needs {warm + timed} (generate more clips per class)')
     loader.sampler.set_epoch(0)
     clips = 0
-    for i, (samples, _) in enumerate(loader):
-        samples = samples.to(device, non_blocking=True)
+    for i, batch in enumerate(loader):
+        shipped = batch[0].dtype
+        samples, _ = prepare_batch(batch, device, batch_augment, epoch=0, step=i)
         if i == warm:
             torch.cuda.synchronize()
             start = time.perf_counter()
@@ -95,7 +99,7 @@ def time_input_path(args, device):
         if i == warm + timed:
             break
     torch.cuda.synchronize()
-    return clips / (time.perf_counter() - start), samples.dtype
+    return clips / (time.perf_counter() - start), shipped
 
 
 def main(argv=None):
@@ -144,7 +148,7 @@ def main(argv=None):
     if args.data:
         input_clips_s, dtype = time_input_path(args, device)
         print(f'input path: {input_clips_s:.1f} clips/s with {args.workers} workers (batch {args.input_batch}, '
-              f'{dtype} clips reach the GPU)')
+              f'workers ship {dtype} clips)')
         for name, clips_s in best.items():
             verdict = 'faster' if input_clips_s >= clips_s else 'SLOWER'
             print(f'  vs {name} training {clips_s:.1f} clips/s: input path {verdict} '
