@@ -22,6 +22,8 @@ from models.video_focalnet_reference import ReferenceVideoFocalNet
 
 
 def forward_time(model, clip):
+    """An inference forward: eval mode, no autograd."""
+    model.eval()
     with torch.no_grad():
         start = time.perf_counter()
         model(clip)
@@ -29,6 +31,8 @@ def forward_time(model, clip):
 
 
 def step_time(model, clip, target):
+    """A training step's forward and backward (the optimiser update is the same for both)."""
+    model.train()
     model.zero_grad(set_to_none=True)
     start = time.perf_counter()
     F.cross_entropy(model(clip), target).backward()
@@ -46,6 +50,7 @@ def saved_bytes_per_clip(model, clip, target):
             storages[storage.data_ptr()] = storage.nbytes()
         return t
 
+    model.train()
     model.zero_grad(set_to_none=True)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         loss = F.cross_entropy(model(clip), target)
@@ -94,7 +99,6 @@ def main():
         diff = (fast.eval()(clip) - ref.eval()(clip)).abs().max().item()
     print(f'logits max abs diff (eval): {diff:.2e}')
     for model in (ref, fast):  # warm-up: allocator, oneDNN primitive caches
-        model.train()
         step_time(model, clip, target)
         forward_time(model, clip)
 
@@ -108,7 +112,7 @@ def main():
           f'fast {fast_mem / 2**20:.1f} MiB  ratio {fast_mem / ref_mem:.3f}')
 
     if args.compile:
-        compiled = torch.compile(fast)
+        compiled = torch.compile(fast)  # the fused oneDNN inference path is for eager mode only
         start = time.perf_counter()
         step_time(compiled, clip, target)
         forward_time(compiled, clip)

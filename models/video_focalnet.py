@@ -15,6 +15,36 @@ import torch.utils.checkpoint as cp
 from timm.layers import DropPath, Mlp, trunc_normal_
 
 
+def fused_inference(module, x):
+    """Whether `module` may run oneDNN's fused kernels on x: CPU float32 inference in eager mode.
+
+    The fused ops (a GEMM or convolution with its bias and GELU in one pass) have no autograd
+    formula and do not export, so training, tracing (fvcore, ONNX), torch.compile and autocast
+    take the plain ops, which compute the same function.
+    """
+    return (not module.training and not torch.is_grad_enabled() and x.device.type == 'cpu'
+            and x.dtype == torch.float32 and torch.backends.mkldnn.is_available()
+            and not torch.is_autocast_enabled('cpu') and not torch.jit.is_tracing()
+            and not torch.jit.is_scripting() and not torch.compiler.is_compiling())
+
+
+def linear(x, weight, bias, gelu=False, fused=False):
+    """F.linear (then GELU); with `fused`, one oneDNN call."""
+    if fused:
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'gelu' if gelu else 'none', [],
+                                                  'none' if gelu else '')
+    x = F.linear(x, weight, bias)
+    return F.gelu(x) if gelu else x
+
+
+def conv2d_gelu(x, weight, padding, groups=1, fused=False):
+    """GELU(conv2d(x, weight)) for a bias-free, stride-1 convolution; with `fused`, one oneDNN call."""
+    if fused:
+        return torch.ops.mkldnn._convolution_pointwise(x, weight, None, padding, [1, 1], [1, 1],
+                                                       groups, 'gelu', [], 'none')
+    return F.gelu(F.conv2d(x, weight, None, 1, padding, 1, groups))
+
+
 def _channels_first(x):
     """(N, H, W, C) tokens as an (N, C, H, W) view in channels-last memory: no copy."""
     return x.permute(0, 3, 1, 2)
@@ -74,38 +104,41 @@ class SpatioTemporalFocalModulation(nn.Module):
         """x: (T'*B, H, W, C), frames time-major -> (T'*B, H, W, C)."""
         N, H, W, C = x.shape
         T, L = self.num_frames, self.focal_level
+        fused = fused_inference(self, x)
         f_w, f_b = self.f.weight, self.f.bias
         ft_w, ft_b = self.f_temporal.weight, self.f_temporal.bias
 
         # Contexts get their own GEMMs so that the convolutions read contiguous channels-last
         # memory; the query and both gate sets share one.
-        ctx = F.linear(x, f_w[C:2 * C], f_b[C:2 * C])
-        ctx_t = F.linear(x, ft_w[:C], ft_b[:C])
-        qg = F.linear(x, torch.cat((f_w[:C], f_w[2 * C:], ft_w[C:])),
-                      torch.cat((f_b[:C], f_b[2 * C:], ft_b[C:])))
+        ctx = linear(x, f_w[C:2 * C], f_b[C:2 * C], fused=fused)
+        ctx_t = linear(x, ft_w[:C], ft_b[:C], fused=fused)
+        qg = linear(x, torch.cat((f_w[:C], f_w[2 * C:], ft_w[C:])),
+                    torch.cat((f_b[:C], f_b[2 * C:], ft_b[C:])), fused=fused)
         q, gates, gates_t = torch.split(qg, (C, L + 1, L + 1), -1)
 
         # Spatial hierarchy: depthwise convs on the channels-last view.
         contexts = []
-        for layer in self.focal_layers:
-            ctx = _channels_last(layer(_channels_first(ctx)))
+        for (conv, _), k in zip(self.focal_layers, self.kernels):
+            ctx = _channels_last(conv2d_gelu(_channels_first(ctx), conv.weight, [k // 2, k // 2],
+                                             groups=C, fused=fused))
             contexts.append(ctx)
         ctx_global = self.act(ctx.mean((1, 2), keepdim=True))
         ctx_all = self._gated_sum(contexts, ctx_global, gates)
 
-        # Temporal hierarchy: (T', B*H*W, C) viewed as a 1 x C x T' x BHW channels-last image.
+        # Temporal hierarchy: (T', B*H*W, C) viewed as a 1 x C x T' x BHW channels-last image,
+        # the dense Conv1d over T' as a Conv2d with a (k, 1) kernel.
         ctx_t = ctx_t.view(1, T, -1, C)
         contexts_t = []
-        for (conv, act), k in zip(self.focal_layers_temporal, self.kernels):
-            ctx_t = act(_channels_last(F.conv2d(_channels_first(ctx_t), conv.weight.unsqueeze(-1),
-                                                padding=(k // 2, 0))))
+        for (conv, _), k in zip(self.focal_layers_temporal, self.kernels):
+            ctx_t = _channels_last(conv2d_gelu(_channels_first(ctx_t), conv.weight.unsqueeze(-1),
+                                               [k // 2, 0], fused=fused))
             contexts_t.append(ctx_t)
         ctx_global_t = self.act(ctx_t.mean(1, keepdim=True))
         ctx_all_t = self._gated_sum(contexts_t, ctx_global_t, gates_t.view(1, T, -1, L + 1))
 
-        modulator = F.linear(ctx_all, self.h.weight.view(C, C), self.h.bias)
-        modulator_t = F.linear(ctx_all_t, self.h_temporal.weight.view(C, C),
-                               self.h_temporal.bias).view(N, H, W, C)
+        modulator = linear(ctx_all, self.h.weight.view(C, C), self.h.bias, fused=fused)
+        modulator_t = linear(ctx_all_t, self.h_temporal.weight.view(C, C), self.h_temporal.bias,
+                             fused=fused).view(N, H, W, C)
         if self.capture is not None:
             self.capture['spatial'] = frames_batch_major(modulator.detach(), T)
             self.capture['temporal'] = frames_batch_major(modulator_t.detach(), T)
@@ -113,7 +146,7 @@ class SpatioTemporalFocalModulation(nn.Module):
         out = q * modulator * modulator_t
         if self.ln is not None:
             out = self.ln(out)
-        return self.proj_drop(self.proj(out))
+        return self.proj_drop(linear(out, self.proj.weight, self.proj.bias, fused=fused))
 
 
 class FocalModulationBlock(nn.Module):
@@ -144,8 +177,15 @@ class FocalModulationBlock(nn.Module):
         else:
             y = self.modulation(self.norm1(x))
         x = x + self.drop_path(self._scale(self.gamma_1, y))
-        y = self.norm2(self.mlp(x)) if self.use_postln else self.mlp(self.norm2(x))
+        y = self.norm2(self._mlp(x)) if self.use_postln else self._mlp(self.norm2(x))
         return x + self.drop_path(self._scale(self.gamma_2, y))
+
+    def _mlp(self, x):
+        if fused_inference(self, x):  # fc1 + GELU in one pass; dropout is off in eval mode
+            mlp = self.mlp
+            return linear(linear(x, mlp.fc1.weight, mlp.fc1.bias, gelu=True, fused=True),
+                          mlp.fc2.weight, mlp.fc2.bias, fused=True)
+        return self.mlp(x)
 
     @staticmethod
     def _scale(gamma, y):
