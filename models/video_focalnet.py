@@ -37,6 +37,11 @@ def linear(x, weight, bias, gelu=False, fused=False):
     return F.gelu(x) if gelu else x
 
 
+def linear_then(x, weight, bias, other, op):
+    """oneDNN's F.linear(x, weight, bias) + other (op 'add') or * other ('mul'), in one pass."""
+    return torch.ops.mkldnn._linear_pointwise.binary(x, other, weight, bias, op)
+
+
 def conv2d_gelu(x, weight, padding, groups=1, fused=False):
     """GELU(conv2d(x, weight)) for a bias-free, stride-1 convolution; with `fused`, one oneDNN call."""
     if fused:
@@ -100,8 +105,9 @@ class SpatioTemporalFocalModulation(nn.Module):
             ctx_all = ctx_all / (L + 1)
         return ctx_all
 
-    def forward(self, x):
-        """x: (T'*B, H, W, C), frames time-major -> (T'*B, H, W, C)."""
+    def forward(self, x, residual=None):
+        """x: (T'*B, H, W, C), frames time-major -> (T'*B, H, W, C), plus `residual` if given
+        (only on the fused inference path, where the addition is part of the output GEMM)."""
         N, H, W, C = x.shape
         T, L = self.num_frames, self.focal_level
         fused = fused_inference(self, x)
@@ -136,16 +142,22 @@ class SpatioTemporalFocalModulation(nn.Module):
         ctx_global_t = self.act(ctx_t.mean(1, keepdim=True))
         ctx_all_t = self._gated_sum(contexts_t, ctx_global_t, gates_t.view(1, T, -1, L + 1))
 
-        modulator = linear(ctx_all, self.h.weight.view(C, C), self.h.bias, fused=fused)
-        modulator_t = linear(ctx_all_t, self.h_temporal.weight.view(C, C), self.h_temporal.bias,
-                             fused=fused).view(N, H, W, C)
-        if self.capture is not None:
-            self.capture['spatial'] = frames_batch_major(modulator.detach(), T)
-            self.capture['temporal'] = frames_batch_major(modulator_t.detach(), T)
-
-        out = q * modulator * modulator_t
+        h_w, h_b = self.h.weight.view(C, C), self.h.bias
+        ht_w, ht_b = self.h_temporal.weight.view(C, C), self.h_temporal.bias
+        if fused and self.capture is None:  # q * modulator * modulator_t inside the two GEMMs
+            out = linear_then(ctx_all, h_w, h_b, q, 'mul')
+            out = linear_then(ctx_all_t, ht_w, ht_b, out.view(1, T, -1, C), 'mul').view(N, H, W, C)
+        else:
+            modulator = linear(ctx_all, h_w, h_b, fused=fused)
+            modulator_t = linear(ctx_all_t, ht_w, ht_b, fused=fused).view(N, H, W, C)
+            if self.capture is not None:
+                self.capture['spatial'] = frames_batch_major(modulator.detach(), T)
+                self.capture['temporal'] = frames_batch_major(modulator_t.detach(), T)
+            out = q * modulator * modulator_t
         if self.ln is not None:
             out = self.ln(out)
+        if residual is not None:
+            return linear_then(out, self.proj.weight, self.proj.bias, residual, 'add')
         return self.proj_drop(linear(out, self.proj.weight, self.proj.bias, fused=fused))
 
 
@@ -172,6 +184,16 @@ class FocalModulationBlock(nn.Module):
             self.gamma_1 = self.gamma_2 = 1.0
 
     def forward(self, x):
+        if self.use_postln or not isinstance(self.gamma_1, float) or not fused_inference(self, x):
+            return self._forward(x)
+        # Fused inference (drop path and dropout are off in eval mode): residual additions happen
+        # inside the output GEMMs of the modulation and the MLP.
+        x = self.modulation(self.norm1(x), residual=x)
+        mlp = self.mlp
+        y = linear(self.norm2(x), mlp.fc1.weight, mlp.fc1.bias, gelu=True, fused=True)
+        return linear_then(y, mlp.fc2.weight, mlp.fc2.bias, x, 'add')
+
+    def _forward(self, x):
         if self.use_postln:
             y = self.norm1(self.modulation(x))
         else:

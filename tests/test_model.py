@@ -154,6 +154,21 @@ def test_fast_formulation_equals_reference_in_logits_and_gradients(variant):
         torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=0, msg=name)
 
 
+@pytest.mark.parametrize('variant', [{}] + VARIANTS, ids=variant_id)
+def test_fused_cpu_inference_equals_the_plain_ops(variant):
+    """Eval mode under no_grad takes oneDNN's fused GEMM/conv + bias + GELU (+ residual, gate)
+    kernels; with autograd on, the plain ops. Both give the reference's logits."""
+    fast, ref = fast_and_reference(depths=[1, 2, 1, 1], **variant)
+    fast.eval()
+    clip = torch.randn(3, 4, 3, 32, 32)
+    with torch.no_grad():
+        fused = fast(clip)
+        expected = ref.eval()(clip)
+    plain = fast(clip).detach()
+    torch.testing.assert_close(fused, plain, atol=1e-5, rtol=0)
+    torch.testing.assert_close(fused, expected, atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize('variant', VARIANTS, ids=variant_id)
 def test_variants_forward_and_backward(variant):
     model = tiny(**variant)
