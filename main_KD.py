@@ -3,6 +3,8 @@
     torchrun --nproc_per_node 3 main_KD.py --cfg configs/ucf101/VFL-Net_kd.yaml --output output/ \\
         --opts DATA.NUM_FRAMES 8 KD.ALPHA 0.2 KD.BETA 0.3 KD.GAMMA 0.5 KD.TEMPERATURE 10
 """
+import torch
+
 from config import _C as DEFAULTS
 from main import parse_option, run
 from models import build_model
@@ -23,7 +25,8 @@ def build_teacher(config, device, logger):
     teacher.eval()
     n_params = sum(p.numel() for p in teacher.parameters())
     logger.info(f'teacher {config.TEACHER_MODEL.TYPE} ({n_params / 1e6:.2f}M parameters) from {path}')
-    return teacher.to(device)
+    teacher = teacher.to(device)
+    return torch.compile(teacher) if config.TRAIN.COMPILE else teacher
 
 
 def build_distillation(config, base_criterion, ctx):

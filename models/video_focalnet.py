@@ -148,7 +148,8 @@ class SpatioTemporalFocalModulation(nn.Module):
             out = linear_then(ctx_all, h_w, h_b, q, 'mul')
             out = linear_then(ctx_all_t, ht_w, ht_b, out.view(1, T, -1, C), 'mul').view(N, H, W, C)
         else:
-            modulator = linear(ctx_all, h_w, h_b, fused=fused)
+            # `h` runs as a module here (a 1x1 conv on the channels-last view), so hooks see it.
+            modulator = _channels_last(self.h(_channels_first(ctx_all)))
             modulator_t = linear(ctx_all_t, ht_w, ht_b, fused=fused).view(N, H, W, C)
             if self.capture is not None:
                 self.capture['spatial'] = frames_batch_major(modulator.detach(), T)
@@ -234,17 +235,18 @@ class PatchEmbed(nn.Module):
         self.norm = nn.LayerNorm(embed_dim) if norm else None
 
     def forward(self, x):
-        """x: (N, C, H, W) frames, or (B, C, T, H, W) for a tubelet stem -> (N', H', W', C') tokens,
-        frames time-major."""
+        """x: (N, C, H, W) frames, or (B, C, T, H, W) for a tubelet stem -> (tokens (N', H'*W', C'),
+        H', W'), frames in the order given (tubelet stem: row b*T' + t)."""
         x = self.proj(x)
         if x.dim() == 5:
-            x = x.permute(2, 0, 3, 4, 1).flatten(0, 1)
-        else:
+            x = x.permute(0, 2, 3, 4, 1).flatten(0, 1)
+        else:  # channels-last memory when x was: then this is a view
             x = _channels_last(x)
-        x = x.contiguous()
+        H, W = x.shape[1:3]
+        x = x.reshape(x.shape[0], H * W, -1)
         if self.norm is not None:
             x = self.norm(x)
-        return x
+        return x, H, W
 
 
 class BasicLayer(nn.Module):
@@ -272,7 +274,8 @@ class BasicLayer(nn.Module):
             else:
                 x = blk(x)
         if self.downsample is not None:
-            x = self.downsample(_channels_first(x))
+            x, H, W = self.downsample(_channels_first(x))
+            x = x.view(-1, H, W, x.shape[-1])
         return x
 
 
@@ -342,11 +345,12 @@ class VideoFocalNet(nn.Module):
             raise ValueError(f'expected a clip batch (B, T={self.num_frames}, C, H, W), got '
                              f'{tuple(x.shape)}; check DATA.NUM_FRAMES against the model\'s num_frames')
         B, T = x.shape[:2]
-        if self.tubelet_size > 1:
-            x = x.transpose(1, 2)  # (B, C, T, H, W) for the Conv3d stem
-        else:  # frames time-major, channels-last memory
-            x = _channels_first(x.permute(1, 0, 3, 4, 2).flatten(0, 1).contiguous())
-        x = self.pos_drop(self.patch_embed(x))
+        if self.tubelet_size > 1:  # Conv3d stem on (B, C, T, H, W), then frames time-major
+            x, H, W = self.patch_embed(x.transpose(1, 2))
+            x = x.view(B, self.temporal_tokens, H * W, -1).transpose(0, 1)
+        else:  # frames time-major in channels-last memory
+            x, H, W = self.patch_embed(_channels_first(x.permute(1, 0, 3, 4, 2).flatten(0, 1).contiguous()))
+        x = self.pos_drop(x.reshape(-1, H, W, x.shape[-1]))
         for layer in self.layers:
             x = layer(x)
         x = self.norm(x).mean((1, 2))  # spatial tokens
