@@ -159,7 +159,10 @@ def _run(config, build_criterion, rank, world_size, device, logger):
         load_pretrained(model, config.TRAIN.PRETRAINED_PATH, logger, depth=config.TRAIN.PRETRAINED_DEPTH,
                         model_name=f'{config.MODEL.TYPE} ({config.MODEL.NAME})')
 
-    model_without_ddp = model
+    model_without_ddp = model  # saved and evaluated: plain parameter names, eager
+    if config.TRAIN.COMPILE:
+        logger.info('TRAIN.COMPILE: torch.compile of the training model (compiles on the first steps)')
+        model = torch.compile(model)  # before DDP, as timm does
     if world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
 

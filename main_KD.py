@@ -41,7 +41,8 @@ def build_teacher(config, device, logger):
     teacher.eval()
     n_params = sum(p.numel() for p in teacher.parameters())
     logger.info(f'teacher {config.TEACHER_MODEL.TYPE} ({n_params / 1e6:.2f}M parameters) from {path}')
-    return teacher.to(device)
+    teacher = teacher.to(device)
+    return torch.compile(teacher) if config.TRAIN.COMPILE else teacher
 
 
 def build_distillation(config, base_criterion, ctx):

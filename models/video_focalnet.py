@@ -1,8 +1,10 @@
 """Video-FocalNet: FocalNet with spatio-temporal focal modulation (Wasim et al., ICCV 2023).
 
-Parameter names, shapes and arithmetic follow the published checkpoints exactly (see
-shared/design/MODEL.md); the golden fixture in tests/ is the proof. Frames of a clip are
-processed as a batch of images, `(B*T', H*W, C)`, with row `b*T' + t`.
+Parameter names, shapes and arithmetic follow the published checkpoints exactly; the golden
+fixture in tests/ is the proof. Frames of a clip are processed as a batch of images kept
+channels-last, `(T'*B, H, W, C)`, and time-major (row `t*B + b`): then the temporal focal
+convolutions see contiguous sequences and no block permutes its tokens. models/
+video_focalnet_reference.py keeps the straightforward formulation this one is checked against.
 """
 import contextlib
 
@@ -13,8 +15,59 @@ import torch.utils.checkpoint as cp
 from timm.layers import DropPath, Mlp, trunc_normal_
 
 
+def fused_inference(module, x):
+    """Whether `module` may run oneDNN's fused kernels on x: CPU float32 inference in eager mode.
+
+    The fused ops (a GEMM or convolution with its bias and GELU in one pass) have no autograd
+    formula and do not export, so training, tracing (fvcore, ONNX), torch.compile and autocast
+    take the plain ops, which compute the same function.
+    """
+    return (not module.training and not torch.is_grad_enabled() and x.device.type == 'cpu'
+            and x.dtype == torch.float32 and torch.backends.mkldnn.is_available()
+            and not torch.is_autocast_enabled('cpu') and not torch.jit.is_tracing()
+            and not torch.jit.is_scripting() and not torch.compiler.is_compiling())
+
+
+def linear(x, weight, bias, gelu=False, fused=False):
+    """F.linear (then GELU); with `fused`, one oneDNN call."""
+    if fused:
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'gelu' if gelu else 'none', [],
+                                                  'none' if gelu else '')
+    x = F.linear(x, weight, bias)
+    return F.gelu(x) if gelu else x
+
+
+def linear_then(x, weight, bias, other, op):
+    """oneDNN's F.linear(x, weight, bias) + other (op 'add') or * other ('mul'), in one pass."""
+    return torch.ops.mkldnn._linear_pointwise.binary(x, other, weight, bias, op)
+
+
+def conv2d_gelu(x, weight, padding, groups=1, fused=False):
+    """GELU(conv2d(x, weight)) for a bias-free, stride-1 convolution; with `fused`, one oneDNN call."""
+    if fused:
+        return torch.ops.mkldnn._convolution_pointwise(x, weight, None, padding, [1, 1], [1, 1],
+                                                       groups, 'gelu', [], 'none')
+    return F.gelu(F.conv2d(x, weight, None, 1, padding, 1, groups))
+
+
+def _channels_first(x):
+    """(N, H, W, C) tokens as an (N, C, H, W) view in channels-last memory: no copy."""
+    return x.permute(0, 3, 1, 2)
+
+
+def _channels_last(x):
+    """Inverse of `_channels_first` (a view when x is in channels-last memory)."""
+    return x.permute(0, 2, 3, 1)
+
+
 class SpatioTemporalFocalModulation(nn.Module):
-    """Spatial focal modulation (depthwise 2-D hierarchy) times a temporal one (dense 1-D)."""
+    """Spatial focal modulation (depthwise 2-D hierarchy) times a temporal one (dense 1-D).
+
+    Tokens stay channels-last, `(T'*B, H, W, C)` with frames time-major (row t*B + b), so the
+    temporal sequences are the same memory seen as `(T', B*H*W, C)`: the dense temporal Conv1d is
+    one channels-last Conv2d with a (k, 1) kernel over that view, and no permutes are needed.
+    Parameters (names, shapes) and arithmetic are those of the published model (MODEL.md).
+    """
 
     def __init__(self, dim, focal_window, focal_level, focal_factor=2, proj_drop=0.,
                  use_postln_in_modulation=False, normalize_modulator=False, num_frames=8):
@@ -22,7 +75,8 @@ class SpatioTemporalFocalModulation(nn.Module):
         self.focal_level = focal_level
         self.normalize_modulator = normalize_modulator
         self.num_frames = num_frames
-        kernels = [focal_factor * k + focal_window for k in range(focal_level)]
+        self.kernels = [focal_factor * k + focal_window for k in range(focal_level)]
+        self.capture = None  # a dict while `capture_modulators` is active, else None
 
         self.f = nn.Linear(dim, 2 * dim + focal_level + 1)
         self.h = nn.Conv2d(dim, dim, kernel_size=1)
@@ -31,55 +85,86 @@ class SpatioTemporalFocalModulation(nn.Module):
         self.proj_drop = nn.Dropout(proj_drop)
         self.focal_layers = nn.ModuleList(
             nn.Sequential(nn.Conv2d(dim, dim, k, padding=k // 2, groups=dim, bias=False), nn.GELU())
-            for k in kernels)
+            for k in self.kernels)
 
         self.f_temporal = nn.Linear(dim, dim + focal_level + 1)
         self.h_temporal = nn.Conv1d(dim, dim, kernel_size=1)
         self.focal_layers_temporal = nn.ModuleList(
             nn.Sequential(nn.Conv1d(dim, dim, k, padding=k // 2, bias=False), nn.GELU())
-            for k in kernels)
+            for k in self.kernels)
         self.ln = nn.LayerNorm(dim) if use_postln_in_modulation else None
 
-    def _aggregate(self, ctx, gates, layers, reduce_dims):
-        """Gated sum of the focal hierarchy plus the gated global context."""
-        ctx_all = 0
-        for level, layer in enumerate(layers):
-            ctx = layer(ctx)
-            ctx_all = ctx_all + ctx * gates[:, level:level + 1]
-        ctx_global = self.act(ctx.mean(reduce_dims, keepdim=True))
-        ctx_all = ctx_all + ctx_global * gates[:, self.focal_level:]
+    def _gated_sum(self, contexts, ctx_global, gates):
+        """sum_k contexts[k] * gates[k] + ctx_global * gates[L] (divided by L + 1 if normalised)."""
+        L = self.focal_level
+        ctx_all = contexts[0] * gates[..., 0:1]
+        for level in range(1, L):
+            ctx_all = torch.addcmul(ctx_all, contexts[level], gates[..., level:level + 1])
+        ctx_all = torch.addcmul(ctx_all, ctx_global, gates[..., L:L + 1])
         if self.normalize_modulator:
-            ctx_all = ctx_all / (self.focal_level + 1)
+            ctx_all = ctx_all / (L + 1)
         return ctx_all
 
-    def forward(self, x):
-        """x: (B*T', H, W, C) -> (B*T', H, W, C)."""
-        BT, H, W, C = x.shape
-        T = self.num_frames
-        B = BT // T
+    def forward(self, x, residual=None):
+        """x: (T'*B, H, W, C), frames time-major -> (T'*B, H, W, C), plus `residual` if given
+        (only on the fused inference path, where the addition is part of the output GEMM)."""
+        N, H, W, C = x.shape
+        T, L = self.num_frames, self.focal_level
+        fused = fused_inference(self, x)
+        f_w, f_b = self.f.weight, self.f.bias
+        ft_w, ft_b = self.f_temporal.weight, self.f_temporal.bias
 
-        # Temporal branch: one sequence of T' tokens per spatial location.
-        xt = x.view(B, T, H, W, C).permute(0, 2, 3, 1, 4).reshape(B * H * W, T, C)
-        xt = self.f_temporal(xt).permute(0, 2, 1).contiguous()
-        ctx_t, gates_t = torch.split(xt, (C, self.focal_level + 1), 1)
-        ctx_all_t = self._aggregate(ctx_t, gates_t, self.focal_layers_temporal, 2)
+        # Contexts get their own GEMMs so that the convolutions read contiguous channels-last
+        # memory; the query and both gate sets share one.
+        ctx = linear(x, f_w[C:2 * C], f_b[C:2 * C], fused=fused)
+        ctx_t = linear(x, ft_w[:C], ft_b[:C], fused=fused)
+        qg = linear(x, torch.cat((f_w[:C], f_w[2 * C:], ft_w[C:])),
+                    torch.cat((f_b[:C], f_b[2 * C:], ft_b[C:])), fused=fused)
+        q, gates, gates_t = torch.split(qg, (C, L + 1, L + 1), -1)
 
-        # Spatial branch.
-        xs = self.f(x).permute(0, 3, 1, 2).contiguous()
-        q, ctx, gates = torch.split(xs, (C, C, self.focal_level + 1), 1)
-        ctx_all = self._aggregate(ctx, gates, self.focal_layers, (2, 3))
+        # Spatial hierarchy: depthwise convs on the channels-last view.
+        contexts = []
+        for (conv, _), k in zip(self.focal_layers, self.kernels):
+            ctx = _channels_last(conv2d_gelu(_channels_first(ctx), conv.weight, [k // 2, k // 2],
+                                             groups=C, fused=fused))
+            contexts.append(ctx)
+        ctx_global = self.act(ctx.mean((1, 2), keepdim=True))
+        ctx_all = self._gated_sum(contexts, ctx_global, gates)
 
-        modulator = self.h(ctx_all)
-        modulator_t = self.h_temporal(ctx_all_t)  # (B*H*W, C, T')
-        modulator_t = modulator_t.view(B, H, W, C, T).permute(0, 4, 3, 1, 2).reshape(BT, C, H, W)
+        # Temporal hierarchy: (T', B*H*W, C) viewed as a 1 x C x T' x BHW channels-last image,
+        # the dense Conv1d over T' as a Conv2d with a (k, 1) kernel.
+        ctx_t = ctx_t.view(1, T, -1, C)
+        contexts_t = []
+        for (conv, _), k in zip(self.focal_layers_temporal, self.kernels):
+            ctx_t = _channels_last(conv2d_gelu(_channels_first(ctx_t), conv.weight.unsqueeze(-1),
+                                               [k // 2, 0], fused=fused))
+            contexts_t.append(ctx_t)
+        ctx_global_t = self.act(ctx_t.mean(1, keepdim=True))
+        ctx_all_t = self._gated_sum(contexts_t, ctx_global_t, gates_t.view(1, T, -1, L + 1))
 
-        out = (q * modulator * modulator_t).permute(0, 2, 3, 1).contiguous()
+        h_w, h_b = self.h.weight.view(C, C), self.h.bias
+        ht_w, ht_b = self.h_temporal.weight.view(C, C), self.h_temporal.bias
+        if fused and self.capture is None:  # q * modulator * modulator_t inside the two GEMMs
+            out = linear_then(ctx_all, h_w, h_b, q, 'mul')
+            out = linear_then(ctx_all_t, ht_w, ht_b, out.view(1, T, -1, C), 'mul').view(N, H, W, C)
+        else:
+            # `h` runs as a module here (a 1x1 conv on the channels-last view), so hooks see it.
+            modulator = _channels_last(self.h(_channels_first(ctx_all)))
+            modulator_t = linear(ctx_all_t, ht_w, ht_b, fused=fused).view(N, H, W, C)
+            if self.capture is not None:
+                self.capture['spatial'] = frames_batch_major(modulator.detach(), T)
+                self.capture['temporal'] = frames_batch_major(modulator_t.detach(), T)
+            out = q * modulator * modulator_t
         if self.ln is not None:
             out = self.ln(out)
-        return self.proj_drop(self.proj(out))
+        if residual is not None:
+            return linear_then(out, self.proj.weight, self.proj.bias, residual, 'add')
+        return self.proj_drop(linear(out, self.proj.weight, self.proj.bias, fused=fused))
 
 
 class FocalModulationBlock(nn.Module):
+    """Pre-norm (or post-norm) modulation and MLP on channels-last tokens (N, H, W, C)."""
+
     def __init__(self, dim, mlp_ratio=4., drop=0., drop_path=0., focal_level=2, focal_window=3,
                  use_layerscale=False, layerscale_value=1e-4, use_postln=False,
                  use_postln_in_modulation=False, normalize_modulator=False, num_frames=8):
@@ -99,17 +184,36 @@ class FocalModulationBlock(nn.Module):
         else:
             self.gamma_1 = self.gamma_2 = 1.0
 
-    def forward(self, x, H, W):
-        BT, L, C = x.shape
-        shortcut = x
-        if not self.use_postln:
-            x = self.norm1(x)
-        x = self.modulation(x.view(BT, H, W, C)).view(BT, L, C)
+    def forward(self, x):
+        if self.use_postln or not isinstance(self.gamma_1, float) or not fused_inference(self, x):
+            return self._forward(x)
+        # Fused inference (drop path and dropout are off in eval mode): residual additions happen
+        # inside the output GEMMs of the modulation and the MLP.
+        x = self.modulation(self.norm1(x), residual=x)
+        mlp = self.mlp
+        y = linear(self.norm2(x), mlp.fc1.weight, mlp.fc1.bias, gelu=True, fused=True)
+        return linear_then(y, mlp.fc2.weight, mlp.fc2.bias, x, 'add')
+
+    def _forward(self, x):
         if self.use_postln:
-            x = self.norm1(x)
-        x = shortcut + self.drop_path(self.gamma_1 * x)
-        y = self.norm2(self.mlp(x)) if self.use_postln else self.mlp(self.norm2(x))
-        return x + self.drop_path(self.gamma_2 * y)
+            y = self.norm1(self.modulation(x))
+        else:
+            y = self.modulation(self.norm1(x))
+        x = x + self.drop_path(self._scale(self.gamma_1, y))
+        y = self.norm2(self._mlp(x)) if self.use_postln else self._mlp(self.norm2(x))
+        return x + self.drop_path(self._scale(self.gamma_2, y))
+
+    def _mlp(self, x):
+        if fused_inference(self, x):  # fc1 + GELU in one pass; dropout is off in eval mode
+            mlp = self.mlp
+            return linear(linear(x, mlp.fc1.weight, mlp.fc1.bias, gelu=True, fused=True),
+                          mlp.fc2.weight, mlp.fc2.bias, fused=True)
+        return self.mlp(x)
+
+    @staticmethod
+    def _scale(gamma, y):
+        """Layer scale; the constant 1.0 without it is skipped (multiplying by 1.0 is exact)."""
+        return y if isinstance(gamma, float) and gamma == 1.0 else gamma * y
 
 
 class PatchEmbed(nn.Module):
@@ -131,13 +235,15 @@ class PatchEmbed(nn.Module):
         self.norm = nn.LayerNorm(embed_dim) if norm else None
 
     def forward(self, x):
-        """x: (N, C, H, W) or, for a tubelet stem, (B, C, T, H, W) -> ((N', H'*W', C'), H', W')."""
+        """x: (N, C, H, W) frames, or (B, C, T, H, W) for a tubelet stem -> (tokens (N', H'*W', C'),
+        H', W'), frames in the order given (tubelet stem: row b*T' + t)."""
         x = self.proj(x)
         if x.dim() == 5:
-            B, C, T, H, W = x.shape
-            x = x.transpose(1, 2).reshape(B * T, C, H, W)
-        H, W = x.shape[-2:]
-        x = x.flatten(2).transpose(1, 2)
+            x = x.permute(0, 2, 3, 4, 1).flatten(0, 1)
+        else:  # channels-last memory when x was: then this is a view
+            x = _channels_last(x)
+        H, W = x.shape[1:3]
+        x = x.reshape(x.shape[0], H * W, -1)
         if self.norm is not None:
             x = self.norm(x)
         return x, H, W
@@ -160,16 +266,17 @@ class BasicLayer(nn.Module):
             for i in range(depth))
         self.downsample = PatchEmbed(2, dim, out_dim, use_conv_embed, norm=True) if downsample else None
 
-    def forward(self, x, H, W):
+    def forward(self, x):
+        """x: (N, H, W, C) tokens -> the stage's output tokens (downsampled unless last)."""
         for blk in self.blocks:
             if self.use_checkpoint and torch.is_grad_enabled():
-                x = cp.checkpoint(blk, x, H, W, use_reentrant=False)
+                x = cp.checkpoint(blk, x, use_reentrant=False)
             else:
-                x = blk(x, H, W)
+                x = blk(x)
         if self.downsample is not None:
-            x = x.transpose(1, 2).reshape(x.shape[0], -1, H, W)
-            x, H, W = self.downsample(x)
-        return x, H, W
+            x, H, W = self.downsample(_channels_first(x))
+            x = x.view(-1, H, W, x.shape[-1])
+        return x
 
 
 class VideoFocalNet(nn.Module):
@@ -238,19 +345,25 @@ class VideoFocalNet(nn.Module):
             raise ValueError(f'expected a clip batch (B, T={self.num_frames}, C, H, W), got '
                              f'{tuple(x.shape)}; check DATA.NUM_FRAMES against the model\'s num_frames')
         B, T = x.shape[:2]
-        if self.tubelet_size > 1:
-            x = x.transpose(1, 2)  # (B, C, T, H, W) for the Conv3d stem
-        else:
-            x = x.flatten(0, 1)
-        x, H, W = self.patch_embed(x)
-        x = self.pos_drop(x)
+        if self.tubelet_size > 1:  # Conv3d stem on (B, C, T, H, W), then frames time-major
+            x, H, W = self.patch_embed(x.transpose(1, 2))
+            x = x.view(B, self.temporal_tokens, H * W, -1).transpose(0, 1)
+        else:  # frames time-major in channels-last memory
+            x, H, W = self.patch_embed(_channels_first(x.permute(1, 0, 3, 4, 2).flatten(0, 1).contiguous()))
+        x = self.pos_drop(x.reshape(-1, H, W, x.shape[-1]))
         for layer in self.layers:
-            x, H, W = layer(x, H, W)
-        x = self.norm(x).mean(1)  # spatial tokens
-        return x.view(B, self.temporal_tokens, -1).mean(1)
+            x = layer(x)
+        x = self.norm(x).mean((1, 2))  # spatial tokens
+        return x.view(self.temporal_tokens, B, -1).mean(0)
 
     def forward(self, x):
         return self.head(self.forward_features(x))
+
+
+def frames_batch_major(x, num_frames):
+    """(T'*B, H, W, C) tokens, frames time-major -> (B*T', C, H, W), row b*T' + t (a copy)."""
+    N, H, W, C = x.shape
+    return x.view(num_frames, N // num_frames, H, W, C).permute(1, 0, 4, 2, 3).reshape(N, C, H, W)
 
 
 @contextlib.contextmanager
@@ -258,30 +371,21 @@ def capture_modulators(model):
     """Opt-in access to the modulators of the last block of every stage.
 
     Yields a list with one dict per stage, filled by the next forward: 'spatial' is the output of
-    `h` and 'temporal' the output of `h_temporal`, both laid out as (B*T', C, H, W). The forward
-    hooks are removed on exit, so nothing stays attached to, or stored on, the model.
+    `h` and 'temporal' the output of `h_temporal`, both laid out as (B*T', C, H, W) with row
+    b*T' + t. Each modulation holds the stage's dict only inside the `with`, so nothing stays
+    attached to, or stored on, the model; this also works on a `torch.compile`d model, which a
+    forward hook added after compilation would not.
     """
     model = getattr(model, 'module', model)
-    captured, handles = [], []
+    model = getattr(model, '_orig_mod', model)
+    captured, modulations = [], []
     for layer in model.layers:
         mod = layer.blocks[-1].modulation
-        stage = {}
-        captured.append(stage)
-
-        def save_spatial(_m, _inp, out, stage=stage):
-            stage['spatial'] = out.detach()
-
-        def save_temporal(_m, _inp, out, stage=stage):
-            # h_temporal runs after h, whose output gives the layout (B*T', C, H, W).
-            BT, C, H, W = stage['spatial'].shape
-            T = out.shape[-1]
-            stage['temporal'] = (out.detach().view(BT // T, H, W, C, T)
-                                 .permute(0, 4, 3, 1, 2).reshape(BT, C, H, W))
-
-        handles.append(mod.h.register_forward_hook(save_spatial))
-        handles.append(mod.h_temporal.register_forward_hook(save_temporal))
+        captured.append({})
+        modulations.append(mod)
+        mod.capture = captured[-1]
     try:
         yield captured
     finally:
-        for handle in handles:
-            handle.remove()
+        for mod in modulations:
+            mod.capture = None

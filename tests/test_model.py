@@ -1,12 +1,16 @@
-"""The Video-FocalNet zoo against the golden fixture, MODEL.md's parameter counts, and its variants."""
+"""The Video-FocalNet zoo against the golden fixture, MODEL.md's parameter counts, its variants, and
+the straightforward formulation (models/video_focalnet_reference.py) that the fast one replaces."""
 import os
+import shutil
 
+import numpy as np
 import pytest
 import timm
 import torch
 
 import models
 from models import VideoFocalNet, capture_modulators
+from models.video_focalnet_reference import ReferenceVideoFocalNet
 
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'reference_video_focalnet_small_cfg.pt')
 
@@ -19,21 +23,45 @@ PARAMS = {
 }
 
 
+TINY = dict(img_size=32, num_classes=5, embed_dim=8, depths=[1, 1, 1, 1], num_frames=4,
+            drop_path_rate=0.0)
+
+
 def tiny(**kw):
-    args = dict(img_size=32, num_classes=5, embed_dim=8, depths=[1, 1, 1, 1], num_frames=4,
-                drop_path_rate=0.0)
-    args.update(kw)
-    return VideoFocalNet(**args)
+    return VideoFocalNet(**dict(TINY, **kw))
 
 
-def test_golden_fixture_reproduces_official_logits():
+@pytest.mark.parametrize('mode', ['eval', 'train'])
+def test_golden_fixture_reproduces_official_logits(mode):
+    """Eval mode, and train mode with drop path off (the fixture's config): the same logits."""
     ref = torch.load(FIXTURE, weights_only=True)
+    assert ref['config']['drop_path_rate'] == 0.0
     model = VideoFocalNet(**ref['config'])
     model.load_state_dict(ref['model'], strict=True)
-    model.eval()
+    model.train(mode == 'train')
     with torch.no_grad():
         logits = model(ref['input'])
     torch.testing.assert_close(logits, ref['logits'], atol=1e-5, rtol=0)
+
+
+def test_reference_formulation_reproduces_official_logits():
+    ref = torch.load(FIXTURE, weights_only=True)
+    model = ReferenceVideoFocalNet(**ref['config'])
+    model.load_state_dict(ref['model'], strict=True)
+    with torch.no_grad():
+        logits = model.eval()(ref['input'])
+    torch.testing.assert_close(logits, ref['logits'], atol=1e-5, rtol=0)
+
+
+def fast_and_reference(**kw):
+    torch.manual_seed(0)
+    fast = tiny(**kw)
+    with torch.no_grad():  # break the zero-bias / unit-norm symmetry of the initialisation
+        for p in fast.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    ref = ReferenceVideoFocalNet(**dict(TINY, **kw))
+    ref.load_state_dict(fast.state_dict(), strict=True)
+    return fast, ref
 
 
 @pytest.mark.parametrize('name', sorted(PARAMS))
@@ -103,7 +131,45 @@ VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize('variant', VARIANTS, ids=lambda v: ','.join(f'{k}={v[k]}' for k in v))
+def variant_id(v):
+    return ','.join(f'{k}={v[k]}' for k in v) or 'default'
+
+
+@pytest.mark.parametrize('variant', [{}] + VARIANTS, ids=variant_id)
+def test_fast_formulation_equals_reference_in_logits_and_gradients(variant):
+    """Same weights, same clips (batch 3, train mode, drop path off): logits, input gradient and
+    every parameter gradient of the fast formulation equal the straightforward one's."""
+    fast, ref = fast_and_reference(depths=[1, 2, 1, 1], **variant)
+    clip = torch.randn(3, 4, 3, 32, 32)
+    target = torch.tensor([0, 3, 4])
+    outputs = []
+    for model in (fast, ref):
+        x = clip.clone().requires_grad_()
+        logits = model.train()(x)
+        torch.nn.functional.cross_entropy(logits, target).backward()
+        outputs.append((logits, x.grad))
+    torch.testing.assert_close(outputs[0][0], outputs[1][0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(outputs[0][1], outputs[1][1], atol=1e-5, rtol=0)
+    for (name, a), b in zip(fast.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize('variant', [{}] + VARIANTS, ids=variant_id)
+def test_fused_cpu_inference_equals_the_plain_ops(variant):
+    """Eval mode under no_grad takes oneDNN's fused GEMM/conv + bias + GELU (+ residual, gate)
+    kernels; with autograd on, the plain ops. Both give the reference's logits."""
+    fast, ref = fast_and_reference(depths=[1, 2, 1, 1], **variant)
+    fast.eval()
+    clip = torch.randn(3, 4, 3, 32, 32)
+    with torch.no_grad():
+        fused = fast(clip)
+        expected = ref.eval()(clip)
+    plain = fast(clip).detach()
+    torch.testing.assert_close(fused, plain, atol=1e-5, rtol=0)
+    torch.testing.assert_close(fused, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize('variant', VARIANTS, ids=variant_id)
 def test_variants_forward_and_backward(variant):
     model = tiny(**variant)
     logits = model(torch.randn(2, 4, 3, 32, 32))
@@ -149,17 +215,64 @@ def test_capture_modulators_is_opt_in_and_leaves_nothing_behind():
     assert all(not m._forward_hooks for m in model.modules())
 
 
-def test_capture_modulators_temporal_layout_matches_frames():
-    """The temporal modulator laid out as (B*T', C, H, W) must equal h_temporal at each (b, t, y, x)."""
+def test_capture_modulators_equals_the_reference_h_and_h_temporal_outputs():
+    """Captured modulators, laid out as (B*T', C, H, W) with row b*T' + t, equal the outputs of `h`
+    and `h_temporal` in the straightforward formulation, where h_temporal gives (B*H*W, C, T')."""
+    fast, ref = fast_and_reference()
+    clip = torch.randn(2, 4, 3, 32, 32)
+    seen = []
+    for layer in ref.layers:
+        mod = layer.blocks[-1].modulation
+        seen.append({})
+        mod.h.register_forward_hook(lambda m, i, o, d=seen[-1]: d.setdefault('spatial', o))
+        mod.h_temporal.register_forward_hook(lambda m, i, o, d=seen[-1]: d.setdefault('temporal', o))
+    with torch.no_grad(), capture_modulators(fast) as stages:
+        fast.eval()(clip)
+        ref.eval()(clip)
+    for stage, raw in zip(stages, seen):
+        torch.testing.assert_close(stage['spatial'], raw['spatial'], atol=1e-5, rtol=0)
+        BT, C, H, W = raw['spatial'].shape
+        temporal = raw['temporal'].view(2, H, W, C, 4).permute(0, 4, 3, 1, 2).reshape(BT, C, H, W)
+        torch.testing.assert_close(stage['temporal'], temporal, atol=1e-5, rtol=0)
+
+
+def test_onnx_export_matches_pytorch_with_dynamic_batch(tmp_path):
+    """torch.onnx.export of the fast model runs in onnxruntime at batch 1 and 3 within 1e-4."""
+    ort = pytest.importorskip('onnxruntime')
     model = tiny().eval()
-    mod = model.layers[0].blocks[-1].modulation
-    seen = {}
-    handle = mod.h_temporal.register_forward_hook(lambda m, i, o: seen.setdefault('raw', o))
-    with torch.no_grad(), capture_modulators(model) as stages:
-        model(torch.randn(2, 4, 3, 32, 32))
-    handle.remove()
-    raw = seen['raw']  # (B*H*W, C, T) with rows ordered b, y, x
-    B, T, H, W = 2, 4, 8, 8
-    laid = stages[0]['temporal']
-    b, t, y, x = 1, 2, 3, 5
-    torch.testing.assert_close(laid[b * T + t, :, y, x], raw[(b * H + y) * W + x, :, t])
+    path = str(tmp_path / 'model.onnx')
+    with torch.no_grad():  # as for inference: export must not pick the fused oneDNN kernels
+        torch.onnx.export(model, (torch.randn(2, 4, 3, 32, 32),), path, input_names=['clip'],
+                          output_names=['logits'], dynamic_shapes={'x': {0: torch.export.Dim('batch')}})
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    for batch in (1, 3):
+        clip = torch.randn(batch, 4, 3, 32, 32)
+        with torch.no_grad():
+            expected = model(clip).numpy()
+        got = session.run(None, {'clip': clip.numpy()})[0]
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which('gcc') is None and shutil.which('cc') is None,
+                    reason='torch.compile on the CPU needs a C compiler (gcc or cc) on PATH')
+def test_compiled_model_equals_eager_and_still_captures_modulators():
+    """torch.compile (TRAIN.COMPILE): same logits and gradients as eager, same state-dict keys once
+    unwrapped, and capture_modulators, entered after compiling, still fills its stages."""
+    from utils.checkpoint import unwrap
+    torch.manual_seed(0)
+    eager = tiny()
+    compiled = torch.compile(tiny())
+    unwrap(compiled).load_state_dict(eager.state_dict())
+    assert unwrap(compiled).state_dict().keys() == eager.state_dict().keys()
+    clip = torch.randn(2, 4, 3, 32, 32)
+    for model in (eager, compiled):
+        model(clip).square().sum().backward()
+    torch.testing.assert_close(compiled(clip), eager(clip), atol=1e-5, rtol=0)
+    for (name, a), b in zip(eager.named_parameters(), unwrap(compiled).parameters()):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-5, msg=name)
+    with torch.no_grad(), capture_modulators(compiled) as stages:
+        compiled(clip)
+    assert [s['spatial'].shape for s in stages] == [(8, 8, 8, 8), (8, 16, 4, 4), (8, 32, 2, 2), (8, 64, 1, 1)]
+    assert all(m.capture is None for m in unwrap(compiled).modules() if hasattr(m, 'capture'))

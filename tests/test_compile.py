@@ -1,0 +1,41 @@
+"""TRAIN.COMPILE end to end: main_KD.py under torchrun x2 with the student compiled before its DDP
+wrap and the frozen teacher compiled, saving checkpoints with the plain parameter names."""
+import os
+import re
+import shutil
+
+import pytest
+import torch
+
+from tests.runs import TINY_MODEL, run, run_dir, write_config
+from tests.videos import make_dataset
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which('gcc') is None and shutil.which('cc') is None,
+                       reason='torch.compile on the CPU needs a C compiler (gcc or cc) on PATH'),
+]
+
+
+def test_compiled_distillation_under_ddp_saves_plain_checkpoints(tmp_path):
+    train, val, labels = make_dataset(tmp_path / 'data', num_classes=3, videos_per_class=4, num_frames=10,
+                                      size=(40, 32), val_per_class=1)
+    teacher_model = dict(TINY_MODEL, NAME='teacher', FOCAL={'EMBED_DIM': 16, 'DEPTHS': [1, 1, 1, 1]})
+    teacher_cfg = write_config(tmp_path / 'teacher.yaml', train, val, labels, 3,
+                               extra={'MODEL': teacher_model, 'TRAIN': {'EPOCHS': 1}})
+    run(['main.py', '--cfg', teacher_cfg, '--output', str(tmp_path / 'teacher')])
+    teacher_ckpt = os.path.join(run_dir(tmp_path / 'teacher'), 'ckpt_epoch_0.pth')
+    eager_keys = set(torch.load(teacher_ckpt, weights_only=True)['model'])
+
+    kd_cfg = write_config(tmp_path / 'kd.yaml', train, val, labels, 3, extra={
+        'MODEL': {'NAME': 'student', 'FOCAL': {'EMBED_DIM': 16, 'DEPTHS': [1, 1, 1, 1]}},
+        'TRAIN': {'EPOCHS': 1, 'COMPILE': True},
+        'TEACHER_MODEL': {k: v for k, v in teacher_model.items() if k != 'NAME'} | {'PRETRAINED_PATH': teacher_ckpt}})
+    _, log = run(['main_KD.py', '--cfg', kd_cfg, '--output', str(tmp_path / 'kd')], torchrun=2, timeout=1500)
+    assert 'TRAIN.COMPILE: torch.compile of the training model' in log
+    assert re.search(r'Train: \[0/1\]\[\d+/\d+\].*loss_kd [\d.]+', log)
+    state = torch.load(os.path.join(run_dir(tmp_path / 'kd'), 'ckpt_epoch_0.pth'), weights_only=True)['model']
+    assert set(state) == eager_keys  # same architecture as the teacher: no _orig_mod. / module. prefixes
+    _, log = run(['main.py', '--eval', '--cfg', kd_cfg, '--output', str(tmp_path / 'eval'), '--resume',
+                  os.path.join(run_dir(tmp_path / 'kd'), 'ckpt_epoch_0.pth')])
+    assert re.search(r'Test: 3 videos x 1 views \* Acc@1', log)
