@@ -15,6 +15,18 @@ import torch.utils.checkpoint as cp
 from timm.layers import DropPath, Mlp, trunc_normal_
 
 
+def _has_fused_ops():
+    """oneDNN's fused pointwise ops exist in this torch build (x86 CPU builds; not every platform)."""
+    try:
+        return (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, '_linear_pointwise')
+                and hasattr(torch.ops.mkldnn, '_convolution_pointwise'))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+HAS_FUSED_OPS = _has_fused_ops()
+
+
 def fused_inference(module, x):
     """Whether `module` may run oneDNN's fused kernels on x: CPU float32 inference in eager mode.
 
@@ -23,7 +35,7 @@ def fused_inference(module, x):
     take the plain ops, which compute the same function.
     """
     return (not module.training and not torch.is_grad_enabled() and x.device.type == 'cpu'
-            and x.dtype == torch.float32 and torch.backends.mkldnn.is_available()
+            and x.dtype == torch.float32 and HAS_FUSED_OPS
             and not torch.is_autocast_enabled('cpu') and not torch.jit.is_tracing()
             and not torch.jit.is_scripting() and not torch.compiler.is_compiling())
 
