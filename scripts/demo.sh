@@ -28,7 +28,7 @@ fi
 run_dir() { ls -d "$OUT"/demo/"$1"/*/ | head -n 1; }
 last_ckpt() { ls "$(run_dir "$1")"ckpt_epoch_*.pth | sort -V | tail -n 1; }
 # Each model's progress as it happens: one line per epoch, validations, the final test.
-show() { grep --line-buffered -E "parameters|EPOCH|teacher top-1|Acc@1" | sed -u "s/^.*INFO //"; }
+show() { grep --line-buffered -E "parameters|EPOCH [0-9]|teacher top-1|Acc@1" | sed -u "s/^.*INFO //"; }
 
 echo "== 1/3 teacher (main.py)"
 $PY main.py --cfg configs/demo/teacher.yaml --output "$OUT" "${data_opts[@]}" | show
