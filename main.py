@@ -7,6 +7,7 @@
 leaves the training run's files as they are.
 """
 import argparse
+import contextlib
 import os
 
 import torch
@@ -71,11 +72,21 @@ def run(config, build_criterion=None):
     `build_criterion(config, base_criterion, ctx)` lets main_KD.py put a teacher into the loss; ctx
     holds device, logger, evaluate (a callable model -> stats on one view per video).
     """
-    rank, world_size, device = init_distributed()
-    logger = setup_logging(config.OUTPUT, rank)
-    try:
+    with session(config.OUTPUT) as (rank, world_size, device, logger):
         return _run(config, build_criterion, rank, world_size, device, logger)
-    except Exception as err:  # into the log file; the console gets it from cli_main or Python
+
+
+@contextlib.contextmanager
+def session(folder):
+    """(rank, world size, device, logger) of one command that writes into `folder`: the process
+    group and this process's log tree. An exception that ends the command goes into the log file
+    (the console gets it from cli_main or Python); the process group is torn down in any case."""
+    rank, world_size, device = init_distributed()
+    os.makedirs(folder, exist_ok=True)
+    logger = setup_logging(folder, rank)
+    try:
+        yield rank, world_size, device, logger
+    except Exception as err:
         logger.error(f'{type(err).__name__}: {err}', exc_info=not isinstance(err, UserError),
                      extra={'file_only': True})
         raise

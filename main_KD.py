@@ -10,7 +10,6 @@ students from the recording, without the teacher in memory:
     torchrun --nproc_per_node 3 main_KD.py --cfg configs/ucf101/VFL-Net_kd.yaml --output output/ \\
         --opts KD.TEACHER_CACHE DIR KD.ALPHA 0.2
 """
-import os
 import time
 
 import torch
@@ -18,12 +17,11 @@ import torch.distributed as dist
 
 from datasets import build_batch_augment, build_dataloader
 from engine import amp_settings, autocast, prepare_batch
-from main import begin_epoch, parse_option, run
+from main import begin_epoch, parse_option, run, session
 from models import build_model
 from utils.checkpoint import load_model_weights
-from utils.distributed import cleanup, get_rank, get_world_size, init_distributed, is_dist
+from utils.distributed import get_rank, get_world_size, is_dist
 from utils.errors import UserError, cli_main
-from utils.logger import setup_logging
 from utils.losses import CachedDistillationLoss, DistillationLoss
 from utils.teacher_cache import CachedTeacher, TeacherCacheWriter, describe, input_probe
 
@@ -68,17 +66,8 @@ def build_distillation(config, base_criterion, ctx):
 def cache_teacher(config, cache_dir, dtype):
     """Run the frozen teacher over TRAIN.EPOCHS epochs of exactly the student's inputs (same loader,
     seeding and batch preparation as training) and store its logits per (epoch, step, rank)."""
-    rank, world_size, device = init_distributed()
-    os.makedirs(cache_dir, exist_ok=True)
-    logger = setup_logging(cache_dir, rank)
-    try:
+    with session(cache_dir) as (rank, world_size, device, logger):
         _cache_teacher(config, cache_dir, dtype, rank, world_size, device, logger)
-    except Exception as err:  # into the log file; the console gets it from cli_main or Python
-        logger.error(f'{type(err).__name__}: {err}', exc_info=not isinstance(err, UserError),
-                     extra={'file_only': True})
-        raise
-    finally:
-        cleanup()
 
 
 def _cache_teacher(config, cache_dir, dtype, rank, world_size, device, logger):

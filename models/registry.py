@@ -32,31 +32,18 @@ def _create(name, pretrained=False, **kwargs):
     return VideoFocalNet(**args)
 
 
-@register_model
-def videofocalnet_nano(pretrained=False, **kwargs):
-    """VFL-Net, the DVFL-Net student (22.2M parameters with 101 classes)."""
-    return _create('videofocalnet_nano', pretrained, **kwargs)
+def _entry(name, doc):
+    """Register the timm entry point `name(pretrained=False, **kwargs)` for the zoo member `name`."""
+    def create(pretrained=False, **kwargs):
+        return _create(name, pretrained, **kwargs)
+    create.__name__ = create.__qualname__ = name
+    create.__doc__ = doc
+    return register_model(create)
 
 
-@register_model
-def videofocalnet_tiny(pretrained=False, **kwargs):
-    """Video-FocalNet-T (49.3M)."""
-    return _create('videofocalnet_tiny', pretrained, **kwargs)
-
-
-@register_model
-def videofocalnet_small(pretrained=False, **kwargs):
-    """Video-FocalNet-S (88.5M)."""
-    return _create('videofocalnet_small', pretrained, **kwargs)
-
-
-@register_model
-def videofocalnet_base(pretrained=False, **kwargs):
-    """Video-FocalNet-B, the distillation teacher (157.1M)."""
-    return _create('videofocalnet_base', pretrained, **kwargs)
-
-
-@register_model
-def videofocalnet_custom(pretrained=False, **kwargs):
-    """Any width and depth (embed_dim and depths required): reduced models for demos and tests."""
-    return _create('videofocalnet_custom', pretrained, **kwargs)
+videofocalnet_nano = _entry('videofocalnet_nano', 'VFL-Net, the DVFL-Net student (22.2M parameters with 101 classes).')
+videofocalnet_tiny = _entry('videofocalnet_tiny', 'Video-FocalNet-T (49.3M).')
+videofocalnet_small = _entry('videofocalnet_small', 'Video-FocalNet-S (88.5M).')
+videofocalnet_base = _entry('videofocalnet_base', 'Video-FocalNet-B, the distillation teacher (157.1M).')
+videofocalnet_custom = _entry('videofocalnet_custom', 'Any width and depth (embed_dim and depths required): '
+                              'reduced models for demos and tests.')

@@ -177,13 +177,15 @@ class SpatioTemporalFocalModulation(nn.Module):
 class FocalModulationBlock(nn.Module):
     """Pre-norm (or post-norm) modulation and MLP on channels-last tokens (N, H, W, C)."""
 
+    modulation_layer = SpatioTemporalFocalModulation
+
     def __init__(self, dim, mlp_ratio=4., drop=0., drop_path=0., focal_level=2, focal_window=3,
                  use_layerscale=False, layerscale_value=1e-4, use_postln=False,
                  use_postln_in_modulation=False, normalize_modulator=False, num_frames=8):
         super().__init__()
         self.use_postln = use_postln
         self.norm1 = nn.LayerNorm(dim)
-        self.modulation = SpatioTemporalFocalModulation(
+        self.modulation = self.modulation_layer(
             dim, focal_window=focal_window, focal_level=focal_level, proj_drop=drop,
             use_postln_in_modulation=use_postln_in_modulation,
             normalize_modulator=normalize_modulator, num_frames=num_frames)
@@ -262,6 +264,11 @@ class PatchEmbed(nn.Module):
 
 
 class BasicLayer(nn.Module):
+    """A stage: `depth` blocks, then a 2x2 patch embedding that downsamples (all but the last)."""
+
+    block_layer = FocalModulationBlock
+    embed_layer = PatchEmbed
+
     def __init__(self, dim, out_dim, depth, mlp_ratio, drop, drop_path, downsample,
                  use_checkpoint, focal_level, focal_window, use_conv_embed, use_layerscale,
                  layerscale_value, use_postln, use_postln_in_modulation, normalize_modulator,
@@ -269,14 +276,14 @@ class BasicLayer(nn.Module):
         super().__init__()
         self.use_checkpoint = use_checkpoint
         self.blocks = nn.ModuleList(
-            FocalModulationBlock(
+            self.block_layer(
                 dim, mlp_ratio=mlp_ratio, drop=drop, drop_path=drop_path[i],
                 focal_level=focal_level, focal_window=focal_window, use_layerscale=use_layerscale,
                 layerscale_value=layerscale_value, use_postln=use_postln,
                 use_postln_in_modulation=use_postln_in_modulation,
                 normalize_modulator=normalize_modulator, num_frames=num_frames)
             for i in range(depth))
-        self.downsample = PatchEmbed(2, dim, out_dim, use_conv_embed, norm=True) if downsample else None
+        self.downsample = self.embed_layer(2, dim, out_dim, use_conv_embed, norm=True) if downsample else None
 
     def forward(self, x):
         """x: (N, H, W, C) tokens -> the stage's output tokens (downsampled unless last)."""
@@ -293,6 +300,10 @@ class BasicLayer(nn.Module):
 
 class VideoFocalNet(nn.Module):
     """Video-FocalNet for clips `(B, T, C, H, W)`; returns class logits `(B, num_classes)`."""
+
+    # The stem and the stage types: models/video_focalnet_reference.py swaps in its own.
+    embed_layer = PatchEmbed
+    stage_layer = BasicLayer
 
     def __init__(self, img_size=224, patch_size=4, in_chans=3, num_classes=1000, embed_dim=96,
                  depths=(2, 2, 6, 2), mlp_ratio=4., drop_rate=0., drop_path_rate=0.1,
@@ -312,12 +323,12 @@ class VideoFocalNet(nn.Module):
         dims = [embed_dim * 2 ** i for i in range(self.num_layers)]
         self.num_features = dims[-1]
 
-        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim, use_conv_embed,
-                                      norm=patch_norm, is_stem=True, tubelet_size=tubelet_size)
+        self.patch_embed = self.embed_layer(patch_size, in_chans, embed_dim, use_conv_embed,
+                                            norm=patch_norm, is_stem=True, tubelet_size=tubelet_size)
         self.pos_drop = nn.Dropout(drop_rate)
         dpr = torch.linspace(0, drop_path_rate, sum(depths), device='cpu').tolist()
         self.layers = nn.ModuleList(
-            BasicLayer(
+            self.stage_layer(
                 dims[i], dims[i + 1] if i < self.num_layers - 1 else None, depths[i], mlp_ratio,
                 drop_rate, dpr[sum(depths[:i]):sum(depths[:i + 1])], i < self.num_layers - 1,
                 use_checkpoint, focal_levels[i], focal_windows[i], use_conv_embed, use_layerscale,

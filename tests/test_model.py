@@ -14,7 +14,7 @@ from models.video_focalnet_reference import ReferenceVideoFocalNet
 
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'reference_video_focalnet_small_cfg.pt')
 
-# shared/design/MODEL.md, 101 classes, 8 frames.
+# The published zoo (the architecture spec behind MODEL.TYPE), 101 classes, 8 frames.
 PARAMS = {
     'videofocalnet_nano': 22_214_723,
     'videofocalnet_tiny': 49_323_341,
