@@ -115,6 +115,9 @@ _C.TRAIN.USE_CHECKPOINT = False
 # keep the plain parameter names; evaluation runs the eager model. Meant for GPUs: on a 2-core CPU the
 # compiled nano step measured 1.27x the eager one (python -m benchmarks.bench_model --compile).
 _C.TRAIN.COMPILE = False
+# torch.compile backend: 'inductor' (generated kernels), or e.g. 'aot_eager' (same graph capture,
+# eager kernels: seconds to compile; the tests use it to check DDP and checkpoints under compile).
+_C.TRAIN.COMPILE_BACKEND = 'inductor'
 # ImageNet-1K FocalNet weights to start from (official or timm layout, docs/pretrained.md);
 # '' = random initialisation. A path that does not exist stops training at start-up.
 _C.TRAIN.PRETRAINED_PATH = ''

@@ -106,11 +106,11 @@ def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, e
         if logger and (idx % print_freq == 0 or idx == num_steps - 1):
             lr = optimizer.param_groups[0]['lr']
             eta = datetime.timedelta(seconds=int(meters['time'].avg * (num_steps - idx - 1)))
-            parts = ''.join(f'{name} {m.val:.4f} ({m.avg:.4f})\t' for name, m in part_meters.items())
+            part_text = ''.join(f'{name} {m.val:.4f} ({m.avg:.4f})\t' for name, m in part_meters.items())
             logger.info(
                 f'Train: [{epoch}/{num_epochs}][{idx}/{num_steps}]\teta {eta} lr {lr:.6f}\t'
                 f'time {meters["time"].val:.4f} ({meters["time"].avg:.4f})\t'
-                f'loss {meters["loss"].val:.4f} ({meters["loss"].avg:.4f})\t{parts}'
+                f'loss {meters["loss"].val:.4f} ({meters["loss"].avg:.4f})\t{part_text}'
                 f'grad_norm {meters["grad_norm"].val:.4f} ({meters["grad_norm"].avg:.4f})\t'
                 f'mem {memory_mb(device):.0f}MB')
     if logger:

@@ -172,8 +172,9 @@ def _run(config, build_criterion, rank, world_size, device, logger):
 
     model_without_ddp = model  # saved and evaluated: plain parameter names, eager
     if config.TRAIN.COMPILE:
-        logger.info('TRAIN.COMPILE: torch.compile of the training model (compiles on the first steps)')
-        model = torch.compile(model)  # before DDP, as timm does
+        logger.info(f'TRAIN.COMPILE: torch.compile of the training model, backend '
+                    f'{config.TRAIN.COMPILE_BACKEND} (compiles on the first steps)')
+        model = torch.compile(model, backend=config.TRAIN.COMPILE_BACKEND)  # before DDP, as timm does
     if world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
 

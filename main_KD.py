@@ -40,7 +40,9 @@ def build_teacher(config, device, logger):
     n_params = sum(p.numel() for p in teacher.parameters())
     logger.info(f'teacher {config.TEACHER_MODEL.TYPE} ({n_params / 1e6:.2f}M parameters) from {path}')
     teacher = teacher.to(device)
-    return torch.compile(teacher) if config.TRAIN.COMPILE else teacher
+    if config.TRAIN.COMPILE:
+        return torch.compile(teacher, backend=config.TRAIN.COMPILE_BACKEND)
+    return teacher
 
 
 def build_distillation(config, base_criterion, ctx):
