@@ -257,10 +257,11 @@ class PatchEmbed(nn.Module):
         else:  # channels-last memory when x was: then this is a view
             x = _channels_last(x)
         H, W = x.shape[1:3]
-        x = x.reshape(x.shape[0], H * W, -1)
-        if self.norm is not None:
-            x = self.norm(x)
-        return x, H, W
+        return self._tokens(x.reshape(x.shape[0], H * W, -1), H, W)
+
+    def _tokens(self, x, H, W):
+        """(tokens, H, W) with the embedding's LayerNorm applied (when it has one)."""
+        return (x if self.norm is None else self.norm(x)), H, W
 
 
 class BasicLayer(nn.Module):

@@ -83,10 +83,7 @@ class PatchEmbed(fast.PatchEmbed):
             B, C, T, H, W = x.shape
             x = x.transpose(1, 2).reshape(B * T, C, H, W)
         H, W = x.shape[-2:]
-        x = x.flatten(2).transpose(1, 2)
-        if self.norm is not None:
-            x = self.norm(x)
-        return x, H, W
+        return self._tokens(x.flatten(2).transpose(1, 2), H, W)
 
 
 class BasicLayer(fast.BasicLayer):
