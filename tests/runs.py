@@ -17,6 +17,12 @@ TINY_MODEL = {'TYPE': 'videofocalnet_custom', 'NAME': 'tiny', 'DROP_PATH_RATE': 
               'FOCAL': {'EMBED_DIM': 8, 'DEPTHS': [1, 1, 1, 1]}}
 
 
+def tiny_batch(n=4):
+    """(clips (n, 2, 3, 32, 32), labels) for tiny_model(), the same every call."""
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(n, 2, 3, 32, 32, generator=g), torch.tensor([0, 1, 2, 1][:n])
+
+
 def tiny_model(num_classes=3, embed_dim=8, depths=(1, 1, 1, 1), num_frames=2, img_size=32, seed=0):
     """A seeded VideoFocalNet of TINY_MODEL's shape for in-process tests (no config needed)."""
     from models import VideoFocalNet

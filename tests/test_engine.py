@@ -9,14 +9,10 @@ import torch.multiprocessing as mp
 import torch.nn as nn
 
 from engine import evaluate, train_one_epoch
+from tests.runs import tiny_batch as batch
 from tests.runs import tiny_model
 from utils.checkpoint import CheckpointError, load_model_weights, save_checkpoint
 from utils.losses import SupervisedLoss
-
-
-def batch(n=4):
-    g = torch.Generator().manual_seed(1)
-    return torch.randn(n, 2, 3, 32, 32, generator=g), torch.tensor([0, 1, 2, 1][:n])
 
 
 class CountingScheduler:
@@ -52,19 +48,23 @@ def test_scheduler_advances_once_per_optimiser_step():
     assert step(tiny_model(), loader, accumulation_steps=1) == [1, 2, 3, 4]
 
 
-def _ddp_worker(rank, init_file, out_file):
+def _ddp_worker(rank, init_file, out_file, accumulation_steps):
+    """This rank's half of batch(4), in one batch or in micro-batches of one."""
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
     x, y = batch(4)
     model = nn.parallel.DistributedDataParallel(tiny_model())
-    step(model, [(x[2 * rank:2 * rank + 2], y[2 * rank:2 * rank + 2])])
+    size = 2 // accumulation_steps
+    mine = [(x[i:i + size], y[i:i + size]) for i in range(2 * rank, 2 * rank + 2, size)]
+    step(model, mine, accumulation_steps=accumulation_steps)
     if rank == 0:
         torch.save(model.module.state_dict(), out_file)
     dist.destroy_process_group()
 
 
-def test_ddp_step_on_two_processes_equals_one_process_with_both_halves(tmp_path):
+@pytest.mark.parametrize('accumulation_steps', [1, 2], ids=['one-batch', 'accumulation-2'])
+def test_ddp_step_on_two_processes_equals_one_process_with_both_halves(tmp_path, accumulation_steps):
     out = tmp_path / 'ddp.pth'
-    mp.spawn(_ddp_worker, args=(str(tmp_path / 'init'), str(out)), nprocs=2)
+    mp.spawn(_ddp_worker, args=(str(tmp_path / 'init'), str(out), accumulation_steps), nprocs=2)
     single = tiny_model()
     step(single, [batch(4)])
     ddp = torch.load(out, weights_only=True)

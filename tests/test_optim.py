@@ -1,30 +1,18 @@
 """utils/optim.py and the loop's optimiser step: LR scaling, the recipe's schedule, parameter groups,
-gradient clipping; DDP with accumulation equals one big batch."""
+gradient clipping (DDP with accumulation: tests/test_engine.py)."""
 import math
 
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn as nn
 
 from config import load_config_file
 from engine import train_one_epoch
-from models import VideoFocalNet
+from tests.runs import tiny_batch as batch
+from tests.runs import tiny_model
 from utils.losses import SupervisedLoss
 from utils.optim import build_optimizer, build_scheduler, scaled_lrs
 
 RECIPE = 'configs/ucf101/VFL-Net.yaml'
-
-
-def tiny_model():
-    torch.manual_seed(0)
-    return VideoFocalNet(img_size=32, num_classes=3, embed_dim=8, depths=[1, 1, 1, 1], num_frames=2,
-                         drop_path_rate=0.0)
-
-
-def batch(n=4):
-    g = torch.Generator().manual_seed(1)
-    return torch.randn(n, 2, 3, 32, 32, generator=g), torch.tensor([0, 1, 2, 1][:n])
 
 
 def test_lr_scaling_by_batch_world_and_accumulation():
@@ -105,36 +93,3 @@ def test_gradient_is_clipped_at_train_clip_grad():
     delta = torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before)])
     # First Nesterov SGD step: update = (1 + momentum) * clipped gradient.
     assert math.isclose(delta.norm().item(), lr * 1.9 * 5.0, rel_tol=1e-4)
-
-
-def _step(model, loader, accumulation_steps):
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
-
-    class NoSchedule:
-        def step_update(self, num_updates):
-            pass
-
-    train_one_epoch(model, SupervisedLoss(nn.CrossEntropyLoss()), loader, optimizer, NoSchedule(),
-                    torch.amp.GradScaler('cpu', enabled=False), epoch=0, device=torch.device('cpu'),
-                    accumulation_steps=accumulation_steps)
-
-
-def _ddp_accumulation_worker(rank, init_file, out_file):
-    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
-    x, y = batch(4)
-    model = nn.parallel.DistributedDataParallel(tiny_model())
-    mine = [(x[i:i + 1], y[i:i + 1]) for i in (2 * rank, 2 * rank + 1)]  # two micro-batches of one
-    _step(model, mine, accumulation_steps=2)
-    if rank == 0:
-        torch.save(model.module.state_dict(), out_file)
-    dist.destroy_process_group()
-
-
-def test_ddp_with_accumulation_two_equals_one_big_batch(tmp_path):
-    out = tmp_path / 'ddp.pth'
-    mp.spawn(_ddp_accumulation_worker, args=(str(tmp_path / 'init'), str(out)), nprocs=2)
-    single = tiny_model()
-    _step(single, [batch(4)], accumulation_steps=1)
-    ddp = torch.load(out, weights_only=True)
-    for name, value in single.state_dict().items():
-        torch.testing.assert_close(ddp[name], value, atol=1e-6, rtol=1e-5, msg=name)
