@@ -94,7 +94,8 @@ def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, e
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
-            lr_scheduler.step_update(epoch * steps_per_epoch + (idx + 1) // accumulation_steps)
+            if lr_scheduler is not None:  # None: a constant LR (tests, benchmarks)
+                lr_scheduler.step_update(epoch * steps_per_epoch + (idx + 1) // accumulation_steps)
             meters['grad_norm'].update(float(grad_norm))
 
         meters['loss'].update(loss_value, targets.size(0))

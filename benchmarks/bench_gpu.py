@@ -30,10 +30,6 @@ from utils.optim import build_optimizer
 NUM_CLASSES = 101
 
 
-class NoSchedule:
-    def step_update(self, num_updates):
-        pass
-
 
 def model_config(name, args, batch):
     opts = ['DATA.NUM_FRAMES', args.frames, 'DATA.INPUT_SIZE', args.size, 'DATA.BATCH_SIZE', batch,
@@ -54,7 +50,7 @@ def time_training(config, steps, compile_model, device):
     batch = (torch.randn(B, T, 3, S, S, device=device), torch.randint(0, NUM_CLASSES, (B,), device=device))
 
     def run(n):
-        train_one_epoch(model, criterion, [batch] * n, optimizer, NoSchedule(), scaler, 0, device=device,
+        train_one_epoch(model, criterion, [batch] * n, optimizer, None, scaler, 0, device=device,
                         amp_dtype=torch.bfloat16, clip_grad=config.TRAIN.CLIP_GRAD)
 
     run(3 if not compile_model else 5)  # warm-up: cudnn autotuning, compilation

@@ -21,10 +21,6 @@ from utils.losses import CachedDistillationLoss, DistillationLoss, SupervisedLos
 from utils.teacher_cache import CachedTeacher, TeacherCacheWriter, input_probe
 
 
-class NoSchedule:
-    def step_update(self, num_updates):
-        pass
-
 
 def time_steps(model, criterion, batch, steps, device, amp_dtype):
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
@@ -33,7 +29,7 @@ def time_steps(model, criterion, batch, steps, device, amp_dtype):
     def run(n):
         if hasattr(criterion, 'set_epoch'):
             criterion.set_epoch(0)  # the cache's first step, as at the start of an epoch
-        train_one_epoch(model, criterion, [batch] * n, optimizer, NoSchedule(), scaler, 0, device=device,
+        train_one_epoch(model, criterion, [batch] * n, optimizer, None, scaler, 0, device=device,
                         amp_dtype=amp_dtype, clip_grad=5.0)
 
     run(1)  # warm-up

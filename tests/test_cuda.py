@@ -11,6 +11,7 @@ import timm
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+from timm.scheduler import CosineLRScheduler
 
 import models  # noqa: F401  (registers the timm entries)
 from engine import amp_settings, evaluate, train_one_epoch, view_probs
@@ -46,10 +47,6 @@ def batches(n=3, batch=4, seed=1):
             for _ in range(n)]
 
 
-class NoSchedule:
-    def step_update(self, num_updates):
-        pass
-
     def state_dict(self):
         return {}
 
@@ -59,7 +56,7 @@ def train_steps(model, loader, amp_dtype=None, scaler_enabled=False, device=CUDA
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     # 2**10, not the default 2**16: a skipped (overflowing) first step would make the update differ.
     scaler = torch.amp.GradScaler(device.type, init_scale=2.0 ** 10, enabled=scaler_enabled)
-    stats = train_one_epoch(model, SupervisedLoss(nn.CrossEntropyLoss()), loader, optimizer, NoSchedule(),
+    stats = train_one_epoch(model, SupervisedLoss(nn.CrossEntropyLoss()), loader, optimizer, None,
                             scaler, 0, device=device, amp_dtype=amp_dtype)
     return stats, scaler
 
@@ -144,7 +141,8 @@ def test_torch_compile_matches_eager_trains_and_saves_a_plain_checkpoint(tmp_pat
             return ''
     optimizer = torch.optim.SGD(compiled.parameters(), lr=0.1)
     scaler = torch.amp.GradScaler('cuda', enabled=False)
-    path = save_checkpoint(str(tmp_path), 0, compiled, optimizer, NoSchedule(), scaler, 0.0, Cfg)
+    schedule = CosineLRScheduler(optimizer, t_initial=10)  # save_checkpoint stores its state
+    path = save_checkpoint(str(tmp_path), 0, compiled, optimizer, schedule, scaler, 0.0, Cfg)
     fresh = tiny_model(seed=3)
     load_model_weights(fresh, path)  # strict: no `_orig_mod.` prefixes
     for (name, a), b in zip(fresh.named_parameters(), unwrap(compiled).parameters()):
