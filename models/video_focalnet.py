@@ -10,56 +10,10 @@ import contextlib
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from timm.layers import DropPath, Mlp, trunc_normal_
 
-
-def _has_fused_ops():
-    """oneDNN's fused pointwise ops exist in this torch build (x86 CPU builds; not every platform)."""
-    try:
-        return (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, '_linear_pointwise')
-                and hasattr(torch.ops.mkldnn, '_convolution_pointwise'))
-    except (AttributeError, RuntimeError):
-        return False
-
-
-HAS_FUSED_OPS = _has_fused_ops()
-
-
-def fused_inference(module, x):
-    """Whether `module` may run oneDNN's fused kernels on x: CPU float32 inference in eager mode.
-
-    The fused ops (a GEMM or convolution with its bias and GELU in one pass) have no autograd
-    formula and do not export, so training, tracing (fvcore, ONNX), torch.compile and autocast
-    take the plain ops, which compute the same function.
-    """
-    return (not module.training and not torch.is_grad_enabled() and x.device.type == 'cpu'
-            and x.dtype == torch.float32 and HAS_FUSED_OPS
-            and not torch.is_autocast_enabled('cpu') and not torch.jit.is_tracing()
-            and not torch.jit.is_scripting() and not torch.compiler.is_compiling())
-
-
-def linear(x, weight, bias, gelu=False, fused=False):
-    """F.linear (then GELU); with `fused`, one oneDNN call."""
-    if fused:
-        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'gelu' if gelu else 'none', [],
-                                                  'none' if gelu else '')
-    x = F.linear(x, weight, bias)
-    return F.gelu(x) if gelu else x
-
-
-def linear_then(x, weight, bias, other, op):
-    """oneDNN's F.linear(x, weight, bias) + other (op 'add') or * other ('mul'), in one pass."""
-    return torch.ops.mkldnn._linear_pointwise.binary(x, other, weight, bias, op)
-
-
-def conv2d_gelu(x, weight, padding, groups=1, fused=False):
-    """GELU(conv2d(x, weight)) for a bias-free, stride-1 convolution; with `fused`, one oneDNN call."""
-    if fused:
-        return torch.ops.mkldnn._convolution_pointwise(x, weight, None, padding, [1, 1], [1, 1],
-                                                       groups, 'gelu', [], 'none')
-    return F.gelu(F.conv2d(x, weight, None, 1, padding, 1, groups))
+from .ops import conv2d_gelu, fused_inference, linear, linear_then, temporal_conv_gelu, token_chunked
 
 
 def _channels_first(x):
@@ -111,10 +65,10 @@ class SpatioTemporalFocalModulation(nn.Module):
         L = self.focal_level
         ctx_all = contexts[0] * gates[..., 0:1]
         for level in range(1, L):
-            ctx_all = torch.addcmul(ctx_all, contexts[level], gates[..., level:level + 1])
-        ctx_all = torch.addcmul(ctx_all, ctx_global, gates[..., L:L + 1])
+            ctx_all.addcmul_(contexts[level], gates[..., level:level + 1])
+        ctx_all.addcmul_(ctx_global, gates[..., L:L + 1])
         if self.normalize_modulator:
-            ctx_all = ctx_all / (L + 1)
+            ctx_all.div_(L + 1)
         return ctx_all
 
     def forward(self, x, residual=None):
@@ -148,8 +102,7 @@ class SpatioTemporalFocalModulation(nn.Module):
         ctx_t = ctx_t.view(1, T, -1, C)
         contexts_t = []
         for (conv, _), k in zip(self.focal_layers_temporal, self.kernels):
-            ctx_t = _channels_last(conv2d_gelu(_channels_first(ctx_t), conv.weight.unsqueeze(-1),
-                                               [k // 2, 0], fused=fused))
+            ctx_t = _channels_last(temporal_conv_gelu(_channels_first(ctx_t), conv.weight, k // 2, fused))
             contexts_t.append(ctx_t)
         ctx_global_t = self.act(ctx_t.mean(1, keepdim=True))
         ctx_all_t = self._gated_sum(contexts_t, ctx_global_t, gates_t.view(1, T, -1, L + 1))
@@ -172,6 +125,7 @@ class SpatioTemporalFocalModulation(nn.Module):
         if residual is not None:
             return linear_then(out, self.proj.weight, self.proj.bias, residual, 'add')
         return self.proj_drop(linear(out, self.proj.weight, self.proj.bias, fused=fused))
+
 
 
 class FocalModulationBlock(nn.Module):
@@ -205,8 +159,11 @@ class FocalModulationBlock(nn.Module):
         # inside the output GEMMs of the modulation and the MLP.
         x = self.modulation(self.norm1(x), residual=x)
         mlp = self.mlp
-        y = linear(self.norm2(x), mlp.fc1.weight, mlp.fc1.bias, gelu=True, fused=True)
-        return linear_then(y, mlp.fc2.weight, mlp.fc2.bias, x, 'add')
+
+        def norm_mlp_residual(x):
+            y = linear(self.norm2(x), mlp.fc1.weight, mlp.fc1.bias, gelu=True, fused=True)
+            return linear_then(y, mlp.fc2.weight, mlp.fc2.bias, x, 'add')
+        return token_chunked(norm_mlp_residual, x, mlp.fc1.out_features)
 
     def _forward(self, x):
         if self.use_postln:
@@ -218,11 +175,16 @@ class FocalModulationBlock(nn.Module):
         return x + self.drop_path(self._scale(self.gamma_2, y))
 
     def _mlp(self, x):
+        mlp = self.mlp
         if fused_inference(self, x):  # fc1 + GELU in one pass; dropout is off in eval mode
-            mlp = self.mlp
-            return linear(linear(x, mlp.fc1.weight, mlp.fc1.bias, gelu=True, fused=True),
-                          mlp.fc2.weight, mlp.fc2.bias, fused=True)
-        return self.mlp(x)
+            def fn(x):
+                return linear(linear(x, mlp.fc1.weight, mlp.fc1.bias, gelu=True, fused=True),
+                              mlp.fc2.weight, mlp.fc2.bias, fused=True)
+        else:  # timm's Mlp with models.ops.linear for its layers
+            def fn(x):
+                x = mlp.norm(mlp.drop1(linear(x, mlp.fc1.weight, mlp.fc1.bias, gelu=True)))
+                return mlp.drop2(linear(x, mlp.fc2.weight, mlp.fc2.bias))
+        return token_chunked(fn, x, mlp.fc1.out_features)
 
     @staticmethod
     def _scale(gamma, y):

@@ -135,10 +135,60 @@ def variant_id(v):
     return ','.join(f'{k}={v[k]}' for k in v) or 'default'
 
 
+# How models/ops.py may run: as it chooses (the oneDNN kernels on an x86 CPU), with token chunks
+# small enough to split the tiny model's MLPs, or with the plain PyTorch ops only (CUDA, compile).
+KERNELS = {
+    'default': {},
+    'chunked': {'CHUNK_BYTES': 1024},
+    'plain': {'ONEDNN': False},
+}
+
+
+@pytest.fixture(params=sorted(KERNELS))
+def kernels(request, monkeypatch):
+    for name, value in KERNELS[request.param].items():
+        monkeypatch.setattr(models.ops, name, value)
+    return request.param
+
+
+def test_the_kernel_settings_take_different_paths(monkeypatch):
+    """The oneDNN training kernels are in the autograd graph unless turned off; chunking splits
+    token-wise work into pieces of at most CHUNK_BYTES of hidden activation, in order."""
+    model = tiny()
+    graphs = {}
+    for setting in ('default', 'plain'):
+        with monkeypatch.context() as patch:
+            for name, value in KERNELS[setting].items():
+                patch.setattr(models.ops, name, value)
+            graphs[setting] = graph_node_names(model(torch.randn(1, 4, 3, 32, 32)).grad_fn)
+    if models.ops.ONEDNN:
+        assert {'_OneDnnLinearBackward', '_TemporalConvBackward'} <= graphs['default']
+    assert not any(name.startswith('_') for name in graphs['plain'])
+
+    rows = []
+    x = torch.randn(2, 5, 3, 8)
+    monkeypatch.setattr(models.ops, 'CHUNK_BYTES', 4 * 32 * 4)  # 4 rows of a 32-wide hidden layer
+    out = models.ops.token_chunked(lambda part: rows.append(len(part)) or 2 * part[:, :2], x, hidden=32)
+    assert rows == [4, 4, 4, 4, 4, 4, 4, 2]
+    torch.testing.assert_close(out, 2 * x[..., :2], atol=0, rtol=0)
+
+
+def graph_node_names(fn):
+    """The type names of the autograd nodes behind grad_fn `fn`."""
+    seen, todo = {}, [fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and id(node) not in seen:
+            seen[id(node)] = type(node).__name__
+            todo.extend(next_fn for next_fn, _ in node.next_functions)
+    return set(seen.values())
+
+
 @pytest.mark.parametrize('variant', [{}] + VARIANTS, ids=variant_id)
-def test_fast_formulation_equals_reference_in_logits_and_gradients(variant):
+def test_fast_formulation_equals_reference_in_logits_and_gradients(variant, kernels):
     """Same weights, same clips (batch 3, train mode, drop path off): logits, input gradient and
-    every parameter gradient of the fast formulation equal the straightforward one's."""
+    every parameter gradient of the fast formulation equal the straightforward one's, whichever
+    kernels it runs."""
     fast, ref = fast_and_reference(depths=[1, 2, 1, 1], **variant)
     clip = torch.randn(3, 4, 3, 32, 32)
     target = torch.tensor([0, 3, 4])
@@ -155,7 +205,7 @@ def test_fast_formulation_equals_reference_in_logits_and_gradients(variant):
 
 
 @pytest.mark.parametrize('variant', [{}] + VARIANTS, ids=variant_id)
-def test_fused_cpu_inference_equals_the_plain_ops(variant):
+def test_fused_cpu_inference_equals_the_plain_ops(variant, kernels):
     """Eval mode under no_grad takes oneDNN's fused GEMM/conv + bias + GELU (+ residual, gate)
     kernels; with autograd on, the plain ops. Both give the reference's logits."""
     fast, ref = fast_and_reference(depths=[1, 2, 1, 1], **variant)
