@@ -68,7 +68,7 @@ class _OneDnnLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        grad_x = _onednn_linear(grad, weight.t().contiguous(), None) if ctx.needs_input_grad[0] else None
+        grad_x = _onednn_linear(grad, weight.t(), None) if ctx.needs_input_grad[0] else None
         grad_2d = grad.reshape(-1, grad.shape[-1])
         grad_weight = grad_2d.t().mm(x.reshape(-1, x.shape[-1])) if ctx.needs_input_grad[1] else None
         grad_bias = grad_2d.sum(0) if ctx.needs_input_grad[2] else None
