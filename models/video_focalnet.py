@@ -119,13 +119,12 @@ class SpatioTemporalFocalModulation(nn.Module):
             if self.capture is not None:
                 self.capture['spatial'] = frames_batch_major(modulator.detach(), T)
                 self.capture['temporal'] = frames_batch_major(modulator_t.detach(), T)
-            out = q * modulator * modulator_t
+            out = (q * modulator).mul_(modulator_t)
         if self.ln is not None:
             out = self.ln(out)
         if residual is not None:
             return linear_then(out, self.proj.weight, self.proj.bias, residual, 'add')
         return self.proj_drop(linear(out, self.proj.weight, self.proj.bias, fused=fused))
-
 
 
 class FocalModulationBlock(nn.Module):
