@@ -34,6 +34,10 @@ ONEDNN = _has_onednn_ops()
 # Largest hidden activation (bytes) of one token chunk; see token_chunked.
 CHUNK_BYTES = 16 << 20
 
+# Smallest GEMM or temporal convolution (multiply-adds) for the training kernels: below it, the
+# Python-level autograd functions cost more than they save (measured on the demo's models).
+MIN_TRAINING_MACS = 1 << 26
+
 
 def _eager():
     return not (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling())
@@ -49,8 +53,8 @@ def fused_inference(module, x):
     return not module.training and not torch.is_grad_enabled() and _onednn_applies(x)
 
 
-def _onednn_training(x):
-    return torch.is_grad_enabled() and _onednn_applies(x)
+def _onednn_training(x, macs):
+    return macs >= MIN_TRAINING_MACS and torch.is_grad_enabled() and _onednn_applies(x)
 
 
 def _onednn_linear(x, weight, bias, post_op='none'):
@@ -79,7 +83,10 @@ def linear(x, weight, bias, gelu=False, fused=False):
     """F.linear (then GELU): with `fused`, one oneDNN call; while training on a CPU, oneDNN GEMMs."""
     if fused:
         return _onednn_linear(x, weight, bias, 'gelu' if gelu else 'none')
-    x = _OneDnnLinear.apply(x, weight, bias) if _onednn_training(x) else F.linear(x, weight, bias)
+    if _onednn_training(x, x.numel() * weight.shape[0]):
+        x = _OneDnnLinear.apply(x, weight, bias)
+    else:
+        x = F.linear(x, weight, bias)
     return F.gelu(x) if gelu else x
 
 
@@ -134,7 +141,7 @@ class _TemporalConv(torch.autograd.Function):
 def temporal_conv_gelu(x, weight, padding, fused=False):
     """GELU of the Conv1d over T' with `weight` (C_out, C_in, k), odd k, no bias, for x viewed as
     a (1, C, T', M) image in channels-last memory, the Conv1d being a Conv2d with a (k, 1) kernel."""
-    if not fused and _onednn_training(x):
+    if not fused and _onednn_training(x, x.numel() * weight.shape[0] * weight.shape[-1]):
         return F.gelu(_TemporalConv.apply(x, weight, padding))
     return conv2d_gelu(x, weight.unsqueeze(-1), [padding, 0], fused=fused)
 

@@ -135,10 +135,12 @@ def variant_id(v):
     return ','.join(f'{k}={v[k]}' for k in v) or 'default'
 
 
-# How models/ops.py may run: as it chooses (the oneDNN kernels on an x86 CPU), with token chunks
+# How models/ops.py may run: as it chooses (for the tiny model: fused oneDNN inference, plain
+# training ops), with its CPU training kernels on every layer however small, with token chunks
 # small enough to split the tiny model's MLPs, or with the plain PyTorch ops only (CUDA, compile).
 KERNELS = {
     'default': {},
+    'training_kernels': {'MIN_TRAINING_MACS': 0},
     'chunked': {'CHUNK_BYTES': 1024},
     'plain': {'ONEDNN': False},
 }
@@ -152,18 +154,19 @@ def kernels(request, monkeypatch):
 
 
 def test_the_kernel_settings_take_different_paths(monkeypatch):
-    """The oneDNN training kernels are in the autograd graph unless turned off; chunking splits
-    token-wise work into pieces of at most CHUNK_BYTES of hidden activation, in order."""
+    """The CPU training kernels are in the autograd graph for layers of MIN_TRAINING_MACS or more
+    (none in the tiny model) and never when oneDNN is off; chunking splits token-wise work into
+    pieces of at most CHUNK_BYTES of hidden activation, in order."""
     model = tiny()
     graphs = {}
-    for setting in ('default', 'plain'):
+    for setting in ('default', 'training_kernels', 'plain'):
         with monkeypatch.context() as patch:
             for name, value in KERNELS[setting].items():
                 patch.setattr(models.ops, name, value)
             graphs[setting] = graph_node_names(model(torch.randn(1, 4, 3, 32, 32)).grad_fn)
     if models.ops.ONEDNN:
-        assert {'_OneDnnLinearBackward', '_TemporalConvBackward'} <= graphs['default']
-    assert not any(name.startswith('_') for name in graphs['plain'])
+        assert {'_OneDnnLinearBackward', '_TemporalConvBackward'} <= graphs['training_kernels']
+    assert not any(name.startswith('_') for name in graphs['default'] | graphs['plain'])
 
     rows = []
     x = torch.randn(2, 5, 3, 8)
