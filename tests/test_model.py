@@ -239,7 +239,7 @@ def test_variant_parameter_names():
     assert tiny(tubelet_size=2).patch_embed.proj.weight.shape == (8, 3, 2, 4, 4)
 
 
-def test_gradient_checkpointing_gives_the_same_gradients():
+def test_gradient_checkpointing_gives_the_same_gradients(kernels):
     torch.manual_seed(0)
     plain = tiny()
     ckpt = tiny(use_checkpoint=True)
