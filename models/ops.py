@@ -59,7 +59,8 @@ def _onednn_training(x, macs):
 
 
 def _onednn_linear(x, weight, bias, post_op='none'):
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, post_op, [], 'none' if post_op == 'gelu' else '')
+    algorithm = 'none' if post_op == 'gelu' else ''  # GELU's exact (erf) form
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, post_op, [], algorithm)
 
 
 class _OneDnnLinear(torch.autograd.Function):
