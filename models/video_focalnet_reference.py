@@ -3,8 +3,9 @@
 This is the port of the official code as it was before models/video_focalnet.py was optimised:
 channels-first per block, the temporal focal convolutions as Conv1d over one sequence per spatial
 location. Each class inherits its constructor (so its parameter names, shapes and initialisation)
-from the fast one and replaces only the forward pass, so the same state dict loads into both. benchmarks/bench_model.py times the two side by side and
-tests/test_model.py checks that their logits and gradients agree. It is not registered with timm.
+from the fast one and replaces only the forward pass, so the same state dict loads into both.
+benchmarks/bench_model.py times the two side by side and tests/test_model.py checks that their
+logits and gradients agree. It is not registered with timm.
 """
 import torch
 import torch.utils.checkpoint as cp
