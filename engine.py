@@ -80,7 +80,9 @@ def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, e
             with autocast(device, amp_dtype):
                 outputs = model(samples)
                 loss, parts = criterion(samples, outputs, targets)
-            loss_value = loss.item()
+            # One device-to-host read per step for the loss and all its logged parts.
+            loss_value, *part_values = torch.stack(
+                [loss.detach().float(), *(part.float() for part in parts.values())]).tolist()
             if not math.isfinite(loss_value):
                 raise NonFiniteLossError(
                     f'loss is {loss_value} at epoch {epoch} step {idx}/{num_steps}; stopping. '
@@ -99,8 +101,8 @@ def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, e
             meters['grad_norm'].update(float(grad_norm))
 
         meters['loss'].update(loss_value, targets.size(0))
-        for name, value in parts.items():
-            part_meters.setdefault(name, AverageMeter()).update(float(value), targets.size(0))
+        for name, value in zip(parts, part_values):
+            part_meters.setdefault(name, AverageMeter()).update(value, targets.size(0))
         meters['time'].update(time.time() - end)
         end = time.time()
 
