@@ -7,7 +7,6 @@ with clip B-1-b (timm's flipped batch); one lambda and one box for the whole bat
 Targets are timm's `mixup_target` (label smoothing included).
 """
 import numpy as np
-import torch
 from timm.data.mixup import mixup_target
 
 from .rng import MIX, numpy_generator
@@ -73,18 +72,21 @@ class ClipMixup:
 
 def mix_pairs(clips, lam, box=None):
     """In place: clip b and clip B-1-b become lam * own + (1 - lam) * other (Mixup), or swap the
-    box (CutMix). Pair by pair, so the working memory is one clip, not a flipped batch."""
+    box (CutMix). Pair by pair, so the working memory is one clip (one buffer for all pairs), not a
+    flipped batch."""
     batch = clips.shape[0]
+    region = clips
+    if box is not None:
+        top, bottom, left, right = box
+        region = clips[..., top:bottom, left:right]
+    kept = region[0].new_empty(region.shape[1:])
     for b in range(batch // 2):
-        first, second = clips[b], clips[batch - 1 - b]
+        first, second = region[b], region[batch - 1 - b]
+        kept.copy_(first)
         if box is None:
-            kept = first.clone()
             first.mul_(lam).add_(second, alpha=1 - lam)
             second.mul_(lam).add_(kept, alpha=1 - lam)
         else:
-            top, bottom, left, right = box
-            first, second = first[..., top:bottom, left:right], second[..., top:bottom, left:right]
-            kept = first.clone()
             first.copy_(second)
             second.copy_(kept)
     return clips
