@@ -11,8 +11,9 @@ The draws for a clip come from a generator seeded by (SEED, epoch, sample index)
 from (SEED, epoch, step, rank) (rng.py): replaying a batch gives the same inputs bit for bit.
 """
 import torch
-import torch.distributed as dist
 from timm.data.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+from utils.distributed import get_rank
 
 from .mixup import build_mixup
 from .rng import COLOUR, torch_generator
@@ -214,7 +215,7 @@ def build_batch_augment(config, device, rank=None):
     """BatchAugment from AUG.* (colour jitter, grayscale, Mixup/CutMix) and SEED; `rank` defaults to
     this process's rank in the default process group."""
     if rank is None:
-        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+        rank = get_rank()
     aug = config.AUG
     return BatchAugment(device, aug.COLOR_JITTER, aug.COLOR_JITTER_PROB, aug.GRAY_SCALE, build_mixup(config),
                         config.SEED, rank)

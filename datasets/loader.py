@@ -13,9 +13,9 @@ import math
 import os
 
 import torch
-import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
+from utils.distributed import get_rank, get_world_size
 from utils.logger import worker_logging
 
 from .annotations import read_annotations, read_label_list
@@ -47,12 +47,6 @@ class ShardedSampler(Sampler):
 
     def __len__(self):
         return max(0, math.ceil((self.length - self.rank) / self.world_size))
-
-
-def _rank_world():
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def _samples(config, csv_path, what):
@@ -110,7 +104,7 @@ def build_val_loader(config, num_clip, num_crop, rank=None, world_size=None):
     """(dataset, loader) yielding (views (B, V, T, C, H, W), labels, indices), V = num_clip * num_crop;
     this rank's share (`rank::world`) of the validation videos."""
     if rank is None or world_size is None:
-        rank, world_size = _rank_world()
+        rank, world_size = get_rank(), get_world_size()
     dataset = build_val_dataset(config, num_clip, num_crop)
     loader = DataLoader(dataset, batch_size=val_batch_size(config, num_clip * num_crop),
                         sampler=ShardedSampler(len(dataset), rank, world_size), drop_last=False,
@@ -123,7 +117,7 @@ def build_dataloader(config):
     (B, T, C, S, S), labels (B,), sample indices (B,)) for `build_batch_augment`; validation uses
     TEST.NUM_CLIP x TEST.NUM_CROP views."""
     dataset_train = build_train_dataset(config)
-    rank, world_size = _rank_world()
+    rank, world_size = get_rank(), get_world_size()
     sampler = EpochSampler(dataset_train, num_replicas=world_size, rank=rank, shuffle=True,
                                  seed=config.SEED, drop_last=True)
     if len(dataset_train) < config.DATA.BATCH_SIZE * world_size:
