@@ -9,13 +9,13 @@ trained on the dataset). --trust-source is for files that need arbitrary code to
 (e.g. a yacs config object stored next to the weights): use it only for files you trust.
 """
 import argparse
-import os
 
 import torch
 
 from config import get_config, load_config_file
 from models import build_model
 from models.pretrained import load_pretrained
+from utils.checkpoint import atomic_write
 from utils.errors import cli_main
 from utils.logger import setup_logging
 
@@ -44,9 +44,7 @@ def main(argv=None):
     # A teacher is used frozen: its head must be the trained one, never a fresh init.
     load_pretrained(model, args.src, trusted=args.trust_source, require_head=args.teacher,
                     depth='exact' if args.teacher else config.TRAIN.PRETRAINED_DEPTH)
-    tmp = args.dst + '.tmp'
-    torch.save({'model': model.state_dict()}, tmp)
-    os.replace(tmp, args.dst)
+    atomic_write(args.dst, lambda f: torch.save({'model': model.state_dict()}, f))
     print(f'wrote {args.dst} for {node.TYPE} ({config.MODEL.NUM_CLASSES} classes, '
           f'{config.DATA.NUM_FRAMES} frames, tubelet {node.TUBELET_SIZE})')
 

@@ -17,6 +17,14 @@ class CheckpointError(UserError, RuntimeError):
     """A checkpoint that cannot be read, or that does not fit the model it is loaded into."""
 
 
+def atomic_write(path, write):
+    """write(f) into a temporary file beside `path`, then rename it: a crash never leaves half a file."""
+    tmp = f'{path}.{os.getpid()}.tmp'
+    with open(tmp, 'wb') as f:
+        write(f)
+    os.replace(tmp, path)
+
+
 def unwrap(model):
     """The bare model under DDP / torch.compile wrappers."""
     model = getattr(model, 'module', model)
@@ -142,9 +150,7 @@ def save_checkpoint(output_dir, epoch, model, optimizer, lr_scheduler, scaler, m
         'config': config.dump(),
     }
     path = os.path.join(output_dir, f'ckpt_epoch_{epoch}.pth')
-    tmp = path + '.tmp'
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: torch.save(state, f))
     if logger:
         logger.info(f'saved {path}')
     return path

@@ -23,6 +23,7 @@ import os
 import torch
 import torch.nn as nn
 
+from .checkpoint import atomic_write
 from .errors import UserError
 
 FORMAT = 'dvfl-teacher-cache'
@@ -103,8 +104,8 @@ def input_probe(samples):
     """(B, PROBE_SIZE) float32: values of each clip at fixed, scattered positions (a multiplicative
     hash of the index, so flips and shifted crops change them)."""
     flat = samples.detach().flatten(1)
-    positions = (torch.arange(PROBE_SIZE, dtype=torch.int64) * 2654435761) % flat.shape[1]
-    return flat[:, positions.to(flat.device)].float()
+    positions = (torch.arange(PROBE_SIZE, device=flat.device) * 2654435761) % flat.shape[1]
+    return flat[:, positions].float()
 
 
 def epoch_file(cache_dir, epoch, rank):
@@ -160,9 +161,9 @@ class TeacherCacheWriter:
     def write_meta(self):
         """Rank 0, before any epoch file (so a folder with epoch files always says what they are)."""
         os.makedirs(self.cache_dir, exist_ok=True)
-        _atomic(os.path.join(self.cache_dir, 'meta.json'),
+        atomic_write(os.path.join(self.cache_dir, 'meta.json'),
                 lambda f: f.write(json.dumps(self.meta, indent=1).encode()))
-        _atomic(os.path.join(self.cache_dir, 'config.yaml'), lambda f: f.write(self.config_dump.encode()))
+        atomic_write(os.path.join(self.cache_dir, 'config.yaml'), lambda f: f.write(self.config_dump.encode()))
 
     def has_epoch(self, epoch):
         return os.path.isfile(epoch_file(self.cache_dir, epoch, self.rank))
@@ -177,15 +178,8 @@ class TeacherCacheWriter:
         state = {'epoch': epoch, 'rank': self.rank, 'logits': stored,
                  'probe': torch.stack([p.cpu() for p in probes])}
         path = epoch_file(self.cache_dir, epoch, self.rank)
-        _atomic(path, lambda f: torch.save(state, f))
+        atomic_write(path, lambda f: torch.save(state, f))
         return path
-
-
-def _atomic(path, write):
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'wb') as f:
-        write(f)
-    os.replace(tmp, path)
 
 
 def describe(cache_dir, meta):
