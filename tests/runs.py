@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 import yaml
 
@@ -89,3 +90,11 @@ def run_dir(output_root):
     found = glob.glob(os.path.join(str(output_root), '*', '*', '*'))
     assert len(found) == 1, found
     return found[0]
+
+
+def assert_kd_mix(epoch, alpha, rel):
+    """The epoch record's train loss is alpha * KD + (1 - alpha) * CE, with the two terms far enough
+    apart that no other alpha would fit."""
+    kd, ce = epoch['train_loss_kd'], epoch['train_loss_ce']
+    assert abs(kd - ce) > 0.01 * ce  # else any alpha would fit
+    assert epoch['train_loss'] == pytest.approx(alpha * kd + (1 - alpha) * ce, rel=rel)

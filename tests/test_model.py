@@ -155,18 +155,25 @@ def kernels(request, monkeypatch):
 
 def test_the_kernel_settings_take_different_paths(monkeypatch):
     """The CPU training kernels are in the autograd graph for layers of MIN_TRAINING_MACS or more
-    (none in the tiny model) and never when oneDNN is off; chunking splits token-wise work into
-    pieces of at most CHUNK_BYTES of hidden activation, in order."""
+    (none in the tiny model) and never when oneDNN is off; eval-mode inference runs oneDNN's fused
+    kernels unless it is off; chunking splits token-wise work into pieces of at most CHUNK_BYTES of
+    hidden activation, in order."""
     model = tiny()
-    graphs = {}
+    clip = torch.randn(1, 4, 3, 32, 32)
+    graphs, inference_ops = {}, {}
     for setting in ('default', 'training_kernels', 'plain'):
         with monkeypatch.context() as patch:
             for name, value in KERNELS[setting].items():
                 patch.setattr(models.ops, name, value)
-            graphs[setting] = graph_node_names(model(torch.randn(1, 4, 3, 32, 32)).grad_fn)
+            graphs[setting] = graph_node_names(model.train()(clip).grad_fn)
+            with torch.no_grad(), torch.profiler.profile() as prof:
+                model.eval()(clip)
+            inference_ops[setting] = {event.name for event in prof.events()}
     if models.ops.ONEDNN:
         assert {'_OneDnnLinearBackward', '_TemporalConvBackward'} <= graphs['training_kernels']
+        assert 'mkldnn::_linear_pointwise' in inference_ops['default']
     assert not any(name.startswith('_') for name in graphs['default'] | graphs['plain'])
+    assert 'mkldnn::_linear_pointwise' not in inference_ops['plain']
 
     rows = []
     x = torch.randn(2, 5, 3, 8)
@@ -207,6 +214,8 @@ def test_fast_formulation_equals_reference_in_logits_and_gradients(variant, kern
         torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=0, msg=name)
 
 
+# 'plain' is left out: with oneDNN off, the fused and the plain forward are the same code.
+@pytest.mark.parametrize('kernels', ['default', 'training_kernels', 'chunked'], indirect=True)
 @pytest.mark.parametrize('variant', [{}] + VARIANTS, ids=variant_id)
 def test_fused_cpu_inference_equals_the_plain_ops(variant, kernels):
     """Eval mode under no_grad takes oneDNN's fused GEMM/conv + bias + GELU (+ residual, gate)
@@ -239,7 +248,11 @@ def test_variant_parameter_names():
     assert tiny(tubelet_size=2).patch_embed.proj.weight.shape == (8, 3, 2, 4, 4)
 
 
-def test_gradient_checkpointing_gives_the_same_gradients(kernels):
+def test_gradient_checkpointing_gives_the_same_gradients(kernels, monkeypatch):
+    calls = []
+    checkpoint = models.video_focalnet.cp.checkpoint
+    monkeypatch.setattr(models.video_focalnet.cp, 'checkpoint',
+                        lambda *a, **k: calls.append(1) or checkpoint(*a, **k))
     torch.manual_seed(0)
     plain = tiny()
     ckpt = tiny(use_checkpoint=True)
@@ -249,6 +262,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(kernels):
     ckpt(clip).sum().backward()
     for (name, a), b in zip(plain.named_parameters(), ckpt.parameters()):
         torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=name)
+    assert len(calls) == 4  # one per block: the checkpointed path really ran
 
 
 def test_forward_stores_no_tensors_on_modules():
@@ -257,6 +271,7 @@ def test_forward_stores_no_tensors_on_modules():
     model(torch.randn(1, 4, 3, 32, 32))
     after = {n: set(vars(m)) for n, m in model.named_modules()}
     assert before == after
+    assert not [(n, k) for n, m in model.named_modules() for k, v in vars(m).items() if torch.is_tensor(v)]
 
 
 def test_capture_modulators_is_opt_in_and_leaves_nothing_behind():
