@@ -3,6 +3,8 @@
 The implementations live in tests/runs.py (configs, subprocess runs, the tiny model) and
 tests/videos.py (real generated video files); these fixtures are the one way tests reach them.
 """
+import os
+
 import pytest
 
 from tests import runs
@@ -26,6 +28,16 @@ def tiny_dataset(tmp_path_factory):
     with open(val, 'w', newline='') as f:
         f.write(''.join(lines[:5]))
     return train, val, labels
+
+
+@pytest.fixture(scope='session')
+def trained_teacher(tmp_path_factory, tiny_dataset):
+    """The checkpoint of runs.TINY_TEACHER after one epoch of main.py on tiny_dataset. Shared: read only."""
+    root = tmp_path_factory.mktemp('trained_teacher')
+    config = runs.write_config(root / 'teacher.yaml', *tiny_dataset, 3,
+                               extra={'MODEL': runs.TINY_TEACHER, 'TRAIN': {'EPOCHS': 1}})
+    runs.run(['main.py', '--cfg', config, '--output', str(root / 'out')])
+    return os.path.join(runs.run_dir(root / 'out'), 'ckpt_epoch_0.pth')
 
 
 @pytest.fixture

@@ -16,6 +16,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A reduced Video-FocalNet (about 0.14M parameters) at 4 x 32 x 32: seconds per epoch on a CPU.
 TINY_MODEL = {'TYPE': 'videofocalnet_custom', 'NAME': 'tiny', 'DROP_PATH_RATE': 0.0,
               'FOCAL': {'EMBED_DIM': 8, 'DEPTHS': [1, 1, 1, 1]}}
+# Its teacher in distillation tests: twice as wide, so a checkpoint tells student from teacher.
+TINY_TEACHER = dict(TINY_MODEL, NAME='teacher', FOCAL={'EMBED_DIM': 16, 'DEPTHS': [1, 1, 1, 1]})
+
+
+def teacher_section(checkpoint):
+    """The TEACHER_MODEL config section for TINY_TEACHER loaded from `checkpoint`."""
+    return {k: v for k, v in TINY_TEACHER.items() if k != 'NAME'} | {'PRETRAINED_PATH': checkpoint}
 
 
 def tiny_batch(n=4):

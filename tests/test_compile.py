@@ -8,26 +8,21 @@ import re
 import pytest
 import torch
 
-from tests.runs import TINY_MODEL, run, run_dir, write_config
+from tests.runs import run, run_dir, teacher_section, write_config
 from tests.videos import make_dataset
 
 pytestmark = pytest.mark.slow
 
 
-def test_compiled_distillation_under_ddp_saves_plain_checkpoints(tmp_path):
+def test_compiled_distillation_under_ddp_saves_plain_checkpoints(tmp_path, trained_teacher):
     train, val, labels = make_dataset(tmp_path / 'data', num_classes=3, videos_per_class=4, num_frames=10,
                                       size=(40, 32), val_per_class=1)
-    teacher_model = dict(TINY_MODEL, NAME='teacher', FOCAL={'EMBED_DIM': 16, 'DEPTHS': [1, 1, 1, 1]})
-    teacher_cfg = write_config(tmp_path / 'teacher.yaml', train, val, labels, 3,
-                               extra={'MODEL': teacher_model, 'TRAIN': {'EPOCHS': 1}})
-    run(['main.py', '--cfg', teacher_cfg, '--output', str(tmp_path / 'teacher')])
-    teacher_ckpt = os.path.join(run_dir(tmp_path / 'teacher'), 'ckpt_epoch_0.pth')
-    eager_keys = set(torch.load(teacher_ckpt, weights_only=True)['model'])
+    eager_keys = set(torch.load(trained_teacher, weights_only=True)['model'])
 
     kd_cfg = write_config(tmp_path / 'kd.yaml', train, val, labels, 3, extra={
         'MODEL': {'NAME': 'student', 'FOCAL': {'EMBED_DIM': 16, 'DEPTHS': [1, 1, 1, 1]}},
         'TRAIN': {'EPOCHS': 1, 'COMPILE': True, 'COMPILE_BACKEND': 'aot_eager'},
-        'TEACHER_MODEL': {k: v for k, v in teacher_model.items() if k != 'NAME'} | {'PRETRAINED_PATH': teacher_ckpt}})
+        'TEACHER_MODEL': teacher_section(trained_teacher)})
     _, log = run(['main_KD.py', '--cfg', kd_cfg, '--output', str(tmp_path / 'kd')], torchrun=2, timeout=1500)
     assert 'TRAIN.COMPILE: torch.compile of the training model, backend aot_eager' in log
     assert re.search(r'Train: \[0/1\]\[\d+/\d+\].*loss_kd [\d.]+', log)

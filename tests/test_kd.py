@@ -13,7 +13,8 @@ from timm.loss import SoftTargetCrossEntropy
 from config import get_config
 from engine import train_one_epoch
 from main_KD import build_teacher
-from tests.runs import TINY_MODEL, assert_kd_mix, final_record, records, run, run_dir, tiny_model, write_config
+from tests.runs import (assert_kd_mix, final_record, records, run, run_dir, teacher_section, tiny_model,
+                         write_config)
 from utils.checkpoint import CheckpointError
 from utils.errors import UserError
 from utils.losses import DistillationLoss, SupervisedLoss, kd_kl_div
@@ -185,17 +186,10 @@ def test_no_teacher_path_is_an_error():
 
 
 @pytest.mark.slow
-def test_main_kd_end_to_end(tmp_path, tiny_dataset):
+def test_main_kd_end_to_end(tmp_path, tiny_dataset, trained_teacher):
     train, val, labels = tiny_dataset
-    teacher_model = dict(TINY_MODEL, NAME='teacher', FOCAL={'EMBED_DIM': 16, 'DEPTHS': [1, 1, 1, 1]})
-    teacher_cfg = write_config(tmp_path / 'teacher.yaml', train, val, labels, 3,
-                               extra={'MODEL': teacher_model, 'TRAIN': {'EPOCHS': 1}})
-    run(['main.py', '--cfg', teacher_cfg, '--output', str(tmp_path / 'teacher')])
-    teacher_ckpt = os.path.join(run_dir(tmp_path / 'teacher'), 'ckpt_epoch_0.pth')
-
     kd_cfg = write_config(tmp_path / 'kd.yaml', train, val, labels, 3, extra={
-        'MODEL': {'NAME': 'student'}, 'TRAIN': {'EPOCHS': 1},
-        'TEACHER_MODEL': {k: v for k, v in teacher_model.items() if k != 'NAME'} | {'PRETRAINED_PATH': teacher_ckpt}})
+        'MODEL': {'NAME': 'student'}, 'TRAIN': {'EPOCHS': 1}, 'TEACHER_MODEL': teacher_section(trained_teacher)})
     for nproc in (0, 2):
         out = tmp_path / f'kd{nproc}'
         _, log = run(['main_KD.py', '--cfg', kd_cfg, '--output', str(out), '--opts', 'KD.ALPHA', '0.2',

@@ -10,14 +10,11 @@ import torch
 import torch.nn as nn
 
 from config import get_config
-from tests.runs import TINY_MODEL, run, run_dir, write_config
+from tests.runs import TINY_TEACHER, run, run_dir, teacher_section, write_config
 from tests.videos import make_dataset
 from utils.losses import CachedDistillationLoss, DistillationLoss
 from utils.teacher_cache import (CachedTeacher, TeacherCacheError, TeacherCacheWriter, input_probe,
                                  read_meta)
-
-TEACHER = dict(TINY_MODEL, FOCAL={'EMBED_DIM': 16, 'DEPTHS': [1, 1, 1, 1]})
-
 
 def small_config(tmp_path, **changes):
     """A config as main_KD.py builds it, over a 3-line training list and a saved teacher."""
@@ -181,7 +178,7 @@ def kd_setup(tmp_path_factory):
     from models import build_model
     cfg = get_config()
     cfg.defrost()
-    cfg.TEACHER_MODEL.TYPE, cfg.TEACHER_MODEL.FOCAL.EMBED_DIM = TEACHER['TYPE'], 16
+    cfg.TEACHER_MODEL.TYPE, cfg.TEACHER_MODEL.FOCAL.EMBED_DIM = TINY_TEACHER['TYPE'], 16
     cfg.TEACHER_MODEL.FOCAL.DEPTHS = [1, 1, 1, 1]
     cfg.MODEL.NUM_CLASSES, cfg.DATA.NUM_FRAMES, cfg.DATA.INPUT_SIZE = 3, 4, 32
     torch.manual_seed(7)
@@ -191,7 +188,7 @@ def kd_setup(tmp_path_factory):
         'MODEL': {'NAME': 'student'}, 'TRAIN': {'EPOCHS': 2},
         'AUG': {'MIXUP': 0.8, 'CUTMIX': 1.0, 'MIXUP_SWITCH_PROB': 0.5},
         'TEST': {'EVAL_FREQ': 0}, 'KD': {'EVAL_TEACHER': False},
-        'TEACHER_MODEL': {k: v for k, v in TEACHER.items() if k != 'NAME'} | {'PRETRAINED_PATH': teacher_ckpt}})
+        'TEACHER_MODEL': teacher_section(teacher_ckpt)})
     return tmp, kd_cfg
 
 
