@@ -38,6 +38,9 @@ CHUNK_BYTES = 16 << 20
 # Python-level autograd functions cost more than they save (measured on the demo's models).
 MIN_TRAINING_MACS = 1 << 26
 
+# Rows from which a weight gradient is computed as two half-sums (see _weight_grad).
+SPLIT_ROWS = 8192
+
 
 def _eager():
     return not (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling())
@@ -58,6 +61,16 @@ def _onednn_training(x, macs):
     return torch.is_grad_enabled() and _onednn_applies(x) and macs >= MIN_TRAINING_MACS
 
 
+def _weight_grad(grad, x):
+    """grad.t() @ x for rows (M, out) and (M, in). For M of SPLIT_ROWS or more, as the sum of the two
+    halves' products in one batched GEMM: 8-16% faster than one GEMM on VFL-Net's first two stages
+    (measured; MKL on 2 threads), the same sum in another order."""
+    rows = grad.shape[0]
+    if rows >= SPLIT_ROWS and rows % 2 == 0:
+        return torch.bmm(grad.view(2, rows // 2, -1).transpose(1, 2), x.view(2, rows // 2, -1)).sum(0)
+    return grad.t().mm(x)
+
+
 def _onednn_linear(x, weight, bias, post_op='none'):
     algorithm = 'none' if post_op == 'gelu' else ''  # GELU's exact (erf) form
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, post_op, [], algorithm)
@@ -76,7 +89,7 @@ class _OneDnnLinear(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         grad_x = _onednn_linear(grad, weight.t(), None) if ctx.needs_input_grad[0] else None
         grad_2d = grad.reshape(-1, grad.shape[-1])
-        grad_weight = grad_2d.t().mm(x.reshape(-1, x.shape[-1])) if ctx.needs_input_grad[1] else None
+        grad_weight = _weight_grad(grad_2d, x.reshape(-1, x.shape[-1])) if ctx.needs_input_grad[1] else None
         grad_bias = grad_2d.sum(0) if ctx.needs_input_grad[2] else None
         return grad_x, grad_weight, grad_bias
 
@@ -108,7 +121,7 @@ def conv2d_gelu(x, weight, padding, groups=1, fused=False):
 class _TemporalConv(torch.autograd.Function):
     """The dense temporal convolution (see temporal_conv_gelu) with a faster backward.
 
-    Input gradient: the convolution with the flipped, transposed kernel (stride 1, odd kernel).
+    Input gradient: the transposed convolution (stride 1, odd kernel), which reads the kernel as is.
     Weight gradient of tap j: the frames t paired with t + j - padding, as one GEMM over all
     such pairs; taps that only meet the zero padding get a zero gradient.
     """
@@ -125,8 +138,7 @@ class _TemporalConv(torch.autograd.Function):
         p, k = ctx.padding, weight.shape[-1]
         grad_x = grad_weight = None
         if ctx.needs_input_grad[0]:
-            flipped = weight.flip(-1).transpose(0, 1).unsqueeze(-1)
-            grad_x = F.conv2d(grad, flipped, None, 1, (p, 0))
+            grad_x = F.conv_transpose2d(grad, weight.unsqueeze(-1), None, 1, (p, 0))
         if ctx.needs_input_grad[1]:
             T = x.shape[2]
             frames = x.permute(2, 0, 3, 1).flatten(1, 2)  # (T, M, C_in), a view of channels-last memory
@@ -135,8 +147,8 @@ class _TemporalConv(torch.autograd.Function):
             for j in range(k):
                 t0, t1 = max(0, p - j), min(T, T + p - j)  # output frames t whose t + j - p is a frame
                 if t0 < t1:
-                    grad_weight[:, :, j] = (grads[t0:t1].flatten(0, 1).t()
-                                            .mm(frames[t0 + j - p:t1 + j - p].flatten(0, 1)))
+                    grad_weight[:, :, j] = _weight_grad(grads[t0:t1].flatten(0, 1),
+                                                        frames[t0 + j - p:t1 + j - p].flatten(0, 1))
         return grad_x, grad_weight, None
 
 

@@ -169,9 +169,16 @@ class FocalModulationBlock(nn.Module):
             y = self.norm1(self.modulation(x))
         else:
             y = self.modulation(self.norm1(x))
-        x = x + self.drop_path(self._scale(self.gamma_1, y))
+        x = self._residual(x, self._scale(self.gamma_1, y))
         y = self.norm2(self._mlp(x)) if self.use_postln else self._mlp(self.norm2(x))
-        return x + self.drop_path(self._scale(self.gamma_2, y))
+        return self._residual(x, self._scale(self.gamma_2, y))
+
+    def _residual(self, x, y):
+        """x + drop_path(y). While training, one pass (addcmul) with the mask timm's DropPath draws
+        for a (N, 1, ..., 1) tensor of ones: the same draw, and the same numbers, as DropPath(y)."""
+        if self.training and isinstance(self.drop_path, DropPath):
+            return torch.addcmul(x, y, self.drop_path(y.new_ones((y.shape[0],) + (1,) * (y.dim() - 1))))
+        return x + self.drop_path(y)
 
     def _mlp(self, x):
         mlp = self.mlp

@@ -140,7 +140,7 @@ def variant_id(v):
 # small enough to split the tiny model's MLPs, or with the plain PyTorch ops only (CUDA, compile).
 KERNELS = {
     'default': {},
-    'training_kernels': {'MIN_TRAINING_MACS': 0},
+    'training_kernels': {'MIN_TRAINING_MACS': 0, 'SPLIT_ROWS': 2},
     'chunked': {'CHUNK_BYTES': 1024},
     'plain': {'ONEDNN': False},
 }
@@ -229,6 +229,27 @@ def test_fused_cpu_inference_equals_the_plain_ops(variant, kernels):
     plain = fast(clip).detach()
     torch.testing.assert_close(fused, plain, atol=1e-5, rtol=0)
     torch.testing.assert_close(fused, expected, atol=1e-5, rtol=0)
+
+
+def test_drop_path_residual_is_timms_drop_path(kernels):
+    """The block's one-pass residual with drop path draws timm's DropPath mask (same seed, same
+    frames dropped) and gives the numbers and gradients of x + DropPath(y)."""
+    block = tiny(drop_path_rate=0.5).layers[3].blocks[0].train()
+    assert isinstance(block.drop_path, timm.layers.DropPath) and block.drop_path.drop_prob == 0.5
+    x = torch.randn(64, 1, 1, 64, requires_grad=True)
+    y = torch.randn(64, 1, 1, 64, requires_grad=True)
+    results = []
+    for fn in (block._residual, lambda x, y: x + block.drop_path(y)):
+        torch.manual_seed(3)
+        out = fn(x, y)
+        grads = torch.autograd.grad(out, (x, y), torch.randn_like(out))
+        results.append((out, *grads))
+    dropped = (results[1][2] == 0).all(-1).flatten()
+    assert 0 < int(dropped.sum()) < 64  # some rows dropped, some kept
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    block.eval()
+    torch.testing.assert_close(block._residual(x, y), x + y, atol=0, rtol=0)
 
 
 @pytest.mark.parametrize('variant', VARIANTS, ids=variant_id)
