@@ -1,13 +1,14 @@
 """Time models.VideoFocalNet against the straightforward formulation it replaced, side by side.
 
-    python -m benchmarks.bench_model [--model videofocalnet_nano] [--batch 2] [--reps 7] [--compile]
+    python -m benchmarks.bench_model [--model videofocalnet_nano] [--batch 2] [--reps 7] [--blocks] [--compile]
 
 Both models hold the same weights and see the same clip. The measurements alternate (reference,
 fast, fast, reference, ...) and the median of each is reported, so load from other processes hits
 both alike. Prints forward and training-step (forward + backward) times and ratios, the largest
 logit difference, and the activation memory a training step saves for backward, per clip.
-`--compile` adds torch.compile of the fast model against its eager self (compiling takes minutes
-on a small CPU).
+`--blocks` adds the first block of every stage on its own (forward + backward, and the forward
+alone), to show where the model step gains and where it does not. `--compile` adds torch.compile
+of the fast model against its eager self (compiling takes minutes on a small CPU).
 """
 import argparse
 import statistics
@@ -58,13 +59,49 @@ def saved_bytes_per_clip(model, clip, target):
     return sum(storages.values()) / clip.shape[0]
 
 
-def compare(name, timer, a, b, reps):
+def block_times(fast, ref, batch, frames, reps):
+    """The first block of every stage of both models on the same tokens. Per stage: (stage, side,
+    width, (reference, fast) training-step seconds, (reference, fast) inference-forward seconds)."""
+    rows, side = [], fast.img_size // fast.patch_embed.proj.stride[-1]
+    for stage, (ref_layer, fast_layer) in enumerate(zip(ref.layers, fast.layers), 1):
+        ref_block, fast_block = ref_layer.blocks[0], fast_layer.blocks[0]
+        tokens = torch.randn(batch * frames, side, side, fast_block.norm1.normalized_shape[0])
+        grad = torch.randn_like(tokens)
+        # (module, call on (N, H, W, C) tokens): the reference block takes (N, H*W, C) and H, W
+        pair = ((ref_block, lambda x, s=side: ref_block(x.flatten(1, 2), s, s).view_as(x)),
+                (fast_block, fast_block))
+
+        def step(block):
+            _, call = block
+            x = tokens.clone().requires_grad_()
+            start = time.perf_counter()
+            call(x).backward(grad)
+            return time.perf_counter() - start
+
+        def forward(block):
+            _, call = block
+            with torch.no_grad():
+                start = time.perf_counter()
+                call(tokens)
+                return time.perf_counter() - start
+
+        for module, _ in pair:
+            module.train()
+        steps = compare(step, *pair, reps)
+        for module, _ in pair:
+            module.eval()
+        rows.append((stage, side, tokens.shape[-1], steps, compare(forward, *pair, reps)))
+        side //= 2
+    return rows
+
+
+def compare(timer, a, b, reps):
     """Median seconds of timer(a) and timer(b), measured alternately."""
-    times = {id(a): [], id(b): []}
+    times = ([], [])
     for rep in range(reps):
-        for model in ((a, b) if rep % 2 == 0 else (b, a)):
-            times[id(model)].append(timer(model))
-    return statistics.median(times[id(a)]), statistics.median(times[id(b)])
+        for k in ((0, 1) if rep % 2 == 0 else (1, 0)):
+            times[k].append(timer((a, b)[k]))
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def report(label, names, seconds, batch):
@@ -81,6 +118,7 @@ def main():
     parser.add_argument('--size', type=int, default=224)
     parser.add_argument('--reps', type=int, default=7, help='timed repetitions of each measurement')
     parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--blocks', action='store_true', help='also time the first block of every stage')
     parser.add_argument('--compile', action='store_true', help='also time torch.compile of the fast model')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -103,13 +141,19 @@ def main():
         forward_time(model, clip)
 
     names = ('reference', 'fast')
-    seconds = compare('forward', lambda m: forward_time(m, clip), ref, fast, args.reps)
+    seconds = compare(lambda m: forward_time(m, clip), ref, fast, args.reps)
     report('forward', names, seconds, args.batch)
-    seconds = compare('train step', lambda m: step_time(m, clip, target), ref, fast, args.reps)
+    seconds = compare(lambda m: step_time(m, clip, target), ref, fast, args.reps)
     report('train step', names, seconds, args.batch)
     ref_mem, fast_mem = (saved_bytes_per_clip(m, clip, target) for m in (ref, fast))
     print(f'activation memory per training clip: reference {ref_mem / 2**20:.1f} MiB  '
           f'fast {fast_mem / 2**20:.1f} MiB  ratio {fast_mem / ref_mem:.3f}')
+
+    if args.blocks:
+        for stage, side, dim, steps, forwards in block_times(fast, ref, args.batch, args.frames, args.reps):
+            print(f'stage {stage} block ({side}x{side}x{dim}): train step ratio {steps[1] / steps[0]:.3f} '
+                  f'({steps[0] * 1000:.0f} -> {steps[1] * 1000:.0f} ms), forward ratio '
+                  f'{forwards[1] / forwards[0]:.3f} ({forwards[0] * 1000:.0f} -> {forwards[1] * 1000:.0f} ms)')
 
     if args.compile:
         compiled = torch.compile(fast)  # the fused oneDNN inference path is for eager mode only
@@ -118,9 +162,9 @@ def main():
         forward_time(compiled, clip)
         print(f'compiling took {time.perf_counter() - start:.0f} s')
         names = ('eager', 'compiled')
-        seconds = compare('forward', lambda m: forward_time(m, clip), fast, compiled, args.reps)
+        seconds = compare(lambda m: forward_time(m, clip), fast, compiled, args.reps)
         report('forward', names, seconds, args.batch)
-        seconds = compare('train step', lambda m: step_time(m, clip, target), fast, compiled, args.reps)
+        seconds = compare(lambda m: step_time(m, clip, target), fast, compiled, args.reps)
         report('train step', names, seconds, args.batch)
 
 
