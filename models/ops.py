@@ -6,7 +6,8 @@
   forward and input gradient (PyTorch's own float32 GEMM goes to MKL, 5-25% slower on VFL-Net's
   shapes on the AMD machine this was measured on); and the temporal convolutions' weight gradient
   as one GEMM per kernel tap over the frames it actually pairs, skipping the zero padding
-  (oneDNN's weight-gradient kernel for (k, 1) convolutions runs at half the speed of its forward).
+  (oneDNN's weight-gradient kernel for (k, 1) convolutions runs at half the speed of its forward);
+  the weight gradients of both, for tall inputs, as two half-sums in one batched GEMM.
 - On a CPU, token-wise layers with a wide hidden activation (the MLP) run over row chunks: glibc
   serves allocations above 32 MiB with fresh pages that fault on first touch, every call.
 
