@@ -4,13 +4,16 @@
 
 Both models hold the same weights and see the same clip. The measurements alternate (reference,
 fast, fast, reference, ...) and the median of each is reported, so load from other processes hits
-both alike. Prints forward and training-step (forward + backward) times and ratios, the largest
-logit difference, and the activation memory a training step saves for backward, per clip.
+both alike. Prints forward and training-step (forward + backward) times and ratios, with each
+call's minor page faults (a formulation whose allocations make glibc give memory back and fault it
+in again pays for that in time, and its times swing with the heap's state), the largest logit
+difference, and the activation memory a training step saves for backward, per clip.
 `--blocks` adds the first block of every stage on its own (forward + backward, and the forward
 alone), to show where the model step gains and where it does not. `--compile` adds torch.compile
 of the fast model against its eager self (compiling takes minutes on a small CPU).
 """
 import argparse
+import resource
 import statistics
 import time
 
@@ -87,27 +90,30 @@ def block_times(fast, ref, batch, frames, reps):
 
         for module, _ in pair:
             module.train()
-        steps = compare(step, *pair, reps)
+        steps = compare(step, *pair, reps)[0]
         for module, _ in pair:
             module.eval()
-        rows.append((stage, side, tokens.shape[-1], steps, compare(forward, *pair, reps)))
+        rows.append((stage, side, tokens.shape[-1], steps, compare(forward, *pair, reps)[0]))
         side //= 2
     return rows
 
 
 def compare(timer, a, b, reps):
-    """Median seconds of timer(a) and timer(b), measured alternately."""
-    times = ([], [])
+    """Median seconds of timer(a) and timer(b), measured alternately, and the median number of
+    minor page faults of each call (fresh pages from the OS: memory the allocator gave back)."""
+    times, faults = ([], []), ([], [])
     for rep in range(reps):
         for k in ((0, 1) if rep % 2 == 0 else (1, 0)):
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             times[k].append(timer((a, b)[k]))
-    return statistics.median(times[0]), statistics.median(times[1])
+            faults[k].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    return tuple(statistics.median(t) for t in times), tuple(statistics.median(f) for f in faults)
 
 
-def report(label, names, seconds, batch):
-    (name_a, name_b), (ta, tb) = names, seconds
+def report(label, names, measured, batch):
+    (name_a, name_b), ((ta, tb), (fa, fb)) = names, measured
     print(f'{label:>13}: {name_a} {ta * 1000:8.1f} ms  {name_b} {tb * 1000:8.1f} ms  '
-          f'ratio {tb / ta:.3f}  ({batch / tb:.2f} clips/s)')
+          f'ratio {tb / ta:.3f}  ({batch / tb:.2f} clips/s; page faults {fa:.0f} / {fb:.0f})')
 
 
 def main():
@@ -141,10 +147,10 @@ def main():
         forward_time(model, clip)
 
     names = ('reference', 'fast')
-    seconds = compare(lambda m: forward_time(m, clip), ref, fast, args.reps)
-    report('forward', names, seconds, args.batch)
-    seconds = compare(lambda m: step_time(m, clip, target), ref, fast, args.reps)
-    report('train step', names, seconds, args.batch)
+    measured = compare(lambda m: forward_time(m, clip), ref, fast, args.reps)
+    report('forward', names, measured, args.batch)
+    measured = compare(lambda m: step_time(m, clip, target), ref, fast, args.reps)
+    report('train step', names, measured, args.batch)
     ref_mem, fast_mem = (saved_bytes_per_clip(m, clip, target) for m in (ref, fast))
     print(f'activation memory per training clip: reference {ref_mem / 2**20:.1f} MiB  '
           f'fast {fast_mem / 2**20:.1f} MiB  ratio {fast_mem / ref_mem:.3f}')
@@ -162,10 +168,10 @@ def main():
         forward_time(compiled, clip)
         print(f'compiling took {time.perf_counter() - start:.0f} s')
         names = ('eager', 'compiled')
-        seconds = compare(lambda m: forward_time(m, clip), fast, compiled, args.reps)
-        report('forward', names, seconds, args.batch)
-        seconds = compare(lambda m: step_time(m, clip, target), fast, compiled, args.reps)
-        report('train step', names, seconds, args.batch)
+        measured = compare(lambda m: forward_time(m, clip), fast, compiled, args.reps)
+        report('forward', names, measured, args.batch)
+        measured = compare(lambda m: step_time(m, clip, target), fast, compiled, args.reps)
+        report('train step', names, measured, args.batch)
 
 
 if __name__ == '__main__':
