@@ -30,7 +30,6 @@ from utils.optim import build_optimizer
 NUM_CLASSES = 101
 
 
-
 def model_config(name, args, batch):
     opts = ['DATA.NUM_FRAMES', args.frames, 'DATA.INPUT_SIZE', args.size, 'DATA.BATCH_SIZE', batch,
             'MODEL.NUM_CLASSES', NUM_CLASSES, 'AMP_OPT_LEVEL', 'O1']

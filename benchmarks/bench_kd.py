@@ -21,7 +21,6 @@ from utils.losses import CachedDistillationLoss, DistillationLoss, SupervisedLos
 from utils.teacher_cache import CachedTeacher, TeacherCacheWriter, input_probe
 
 
-
 def time_steps(model, criterion, batch, steps, device, amp_dtype):
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)

@@ -47,10 +47,6 @@ def batches(n=3, batch=4, seed=1):
             for _ in range(n)]
 
 
-    def state_dict(self):
-        return {}
-
-
 def train_steps(model, loader, amp_dtype=None, scaler_enabled=False, device=CUDA):
     """SGD steps through engine.train_one_epoch; returns (stats, scaler)."""
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)

@@ -83,7 +83,6 @@ def test_gradient_reaches_only_the_student():
     assert teacher.weight.grad is None and teacher.bias.grad is None
 
 
-
 def fit(model, criterion, x, y, epochs, lr=3e-3, bs=32):
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     scaler = torch.amp.GradScaler('cpu', enabled=False)

@@ -162,7 +162,7 @@ class TeacherCacheWriter:
         """Rank 0, before any epoch file (so a folder with epoch files always says what they are)."""
         os.makedirs(self.cache_dir, exist_ok=True)
         atomic_write(os.path.join(self.cache_dir, 'meta.json'),
-                lambda f: f.write(json.dumps(self.meta, indent=1).encode()))
+                     lambda f: f.write(json.dumps(self.meta, indent=1).encode()))
         atomic_write(os.path.join(self.cache_dir, 'config.yaml'), lambda f: f.write(self.config_dump.encode()))
 
     def has_epoch(self, epoch):
