@@ -231,7 +231,7 @@ def test_fused_cpu_inference_equals_the_plain_ops(variant, kernels):
     torch.testing.assert_close(fused, expected, atol=1e-5, rtol=0)
 
 
-def test_drop_path_residual_is_timms_drop_path(kernels):
+def test_drop_path_residual_is_timms_drop_path():  # no models.ops kernel is involved
     """The block's one-pass residual with drop path draws timm's DropPath mask (same seed, same
     frames dropped) and gives the numbers and gradients of x + DropPath(y)."""
     block = tiny(drop_path_rate=0.5).layers[3].blocks[0].train()

@@ -5,20 +5,20 @@ import os
 
 import pytest
 
-from tests.runs import assert_kd_mix, final_record, records, run, run_dir, write_config
+from tests.runs import (TINY_TEACHER, assert_kd_mix, final_record, records, run, run_dir, teacher_section,
+                       write_config)
 
 pytestmark = pytest.mark.slow
 
 RECIPE = {'AMP_OPT_LEVEL': 'O1', 'TRAIN': {'EPOCHS': 1},
           'AUG': {'MIXUP': 0.8, 'CUTMIX': 1.0, 'MIXUP_PROB': 1.0, 'MIXUP_SWITCH_PROB': 0.5, 'LABEL_SMOOTH': 0.1}}
-TEACHER = {'NAME': 'teacher', 'FOCAL': {'EMBED_DIM': 16, 'DEPTHS': [1, 1, 1, 1]}}
 
 
 @pytest.fixture(scope='module')
 def teacher(tiny_dataset, tmp_path_factory):
     """One epoch of main.py at the recipe's AMP and mixing: (config file, run folder, console)."""
     tmp = tmp_path_factory.mktemp('teacher')
-    cfg = write_config(tmp / 'teacher.yaml', *tiny_dataset, num_classes=3, extra=dict(RECIPE, MODEL=TEACHER))
+    cfg = write_config(tmp / 'teacher.yaml', *tiny_dataset, num_classes=3, extra=dict(RECIPE, MODEL=TINY_TEACHER))
     _, console = run(['main.py', '--cfg', cfg, '--output', str(tmp / 'out')])
     return cfg, run_dir(tmp / 'out'), console
 
@@ -38,8 +38,7 @@ def test_main_at_amp_o1_with_mixup_and_cutmix(teacher):
 
 def test_main_kd_loss_is_alpha_kd_plus_one_minus_alpha_ce(teacher, tiny_dataset, tmp_path):
     _, teacher_out, _ = teacher
-    kd_teacher = dict(TEACHER, TYPE='videofocalnet_custom', PRETRAINED_PATH=os.path.join(teacher_out, 'ckpt_epoch_0.pth'))
-    del kd_teacher['NAME']
+    kd_teacher = teacher_section(os.path.join(teacher_out, 'ckpt_epoch_0.pth'))
     cfg = write_config(tmp_path / 'kd.yaml', *tiny_dataset, num_classes=3, extra=dict(
         RECIPE, MODEL={'NAME': 'student'}, TEACHER_MODEL=kd_teacher, KD={'ALPHA': 0.25, 'TEMPERATURE': 4.0}))
     _, console = run(['main_KD.py', '--cfg', cfg, '--output', str(tmp_path / 'out')])
