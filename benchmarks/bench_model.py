@@ -70,30 +70,25 @@ def block_times(fast, ref, batch, frames, reps):
         ref_block, fast_block = ref_layer.blocks[0], fast_layer.blocks[0]
         tokens = torch.randn(batch * frames, side, side, fast_block.norm1.normalized_shape[0])
         grad = torch.randn_like(tokens)
-        # (module, call on (N, H, W, C) tokens): the reference block takes (N, H*W, C) and H, W
-        pair = ((ref_block, lambda x, s=side: ref_block(x.flatten(1, 2), s, s).view_as(x)),
-                (fast_block, fast_block))
+        # Both called on (N, H, W, C) tokens: the reference block takes (N, H*W, C) and H, W.
+        calls = (lambda x, s=side: ref_block(x.flatten(1, 2), s, s).view_as(x), fast_block)
 
-        def step(block):
-            _, call = block
+        def step(call):
             x = tokens.clone().requires_grad_()
             start = time.perf_counter()
             call(x).backward(grad)
             return time.perf_counter() - start
 
-        def forward(block):
-            _, call = block
+        def forward(call):
             with torch.no_grad():
                 start = time.perf_counter()
                 call(tokens)
                 return time.perf_counter() - start
 
-        for module, _ in pair:
-            module.train()
-        steps = compare(step, *pair, reps)[0]
-        for module, _ in pair:
-            module.eval()
-        rows.append((stage, side, tokens.shape[-1], steps, compare(forward, *pair, reps)[0]))
+        ref_block.train(), fast_block.train()
+        steps = compare(step, *calls, reps)[0]
+        ref_block.eval(), fast_block.eval()
+        rows.append((stage, side, tokens.shape[-1], steps, compare(forward, *calls, reps)[0]))
         side //= 2
     return rows
 
