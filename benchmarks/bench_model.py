@@ -1,16 +1,17 @@
-"""Time models.VideoFocalNet against the straightforward formulation it replaced, side by side.
+"""Time models.VideoFocalNet against the straightforward formulation, side by side.
 
     python -m benchmarks.bench_model [--model videofocalnet_nano] [--batch 2] [--reps 7] [--blocks] [--compile]
 
-Both models hold the same weights and see the same clip. The measurements alternate (reference,
-fast, fast, reference, ...) and the median of each is reported, so load from other processes hits
-both alike. Prints forward and training-step (forward + backward) times and ratios, with each
+The straightforward formulation (benchmarks/reference_model.py, a direct port of the official
+code's layout) runs the same model's modules, so both hold the same weights; both see the same
+clip. The measurements alternate (reference, model, model, reference, ...) and the median of each
+is reported, so load from other processes hits both alike. Prints forward and training-step (forward + backward) times and ratios, with each
 call's minor page faults (a formulation whose allocations make glibc give memory back and fault it
 in again pays for that in time, and its times swing with the heap's state), the largest logit
 difference, and the activation memory a training step saves for backward, per clip.
 `--blocks` adds the first block of every stage on its own (forward + backward, and the forward
 alone), to show where the model step gains and where it does not. `--compile` adds torch.compile
-of the fast model against its eager self (compiling takes minutes on a small CPU).
+of the model against its eager self (compiling takes minutes on a small CPU).
 """
 import argparse
 import resource
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 import models  # noqa: F401  (registers the zoo)
-from models.video_focalnet_reference import ReferenceVideoFocalNet
+from benchmarks.reference_model import ReferenceForward, block
 
 
 def forward_time(model, clip):
@@ -62,16 +63,16 @@ def saved_bytes_per_clip(model, clip, target):
     return sum(storages.values()) / clip.shape[0]
 
 
-def block_times(fast, ref, batch, frames, reps):
-    """The first block of every stage of both models on the same tokens. Per stage: (stage, side,
-    width, (reference, fast) training-step seconds, (reference, fast) inference-forward seconds)."""
-    rows, side = [], fast.img_size // fast.patch_embed.proj.stride[-1]
-    for stage, (ref_layer, fast_layer) in enumerate(zip(ref.layers, fast.layers), 1):
-        ref_block, fast_block = ref_layer.blocks[0], fast_layer.blocks[0]
-        tokens = torch.randn(batch * frames, side, side, fast_block.norm1.normalized_shape[0])
+def block_times(model, batch, frames, reps):
+    """The first block of every stage in both formulations on the same tokens. Per stage: (stage,
+    side, width, (reference, model) training-step seconds, (reference, model) forward seconds)."""
+    rows, side = [], model.img_size // model.patch_embed.proj.stride[-1]
+    for stage, layer in enumerate(model.layers, 1):
+        blk = layer.blocks[0]
+        tokens = torch.randn(batch * frames, side, side, blk.norm1.normalized_shape[0])
         grad = torch.randn_like(tokens)
         # Both called on (N, H, W, C) tokens: the reference block takes (N, H*W, C) and H, W.
-        calls = (lambda x, s=side: ref_block(x.flatten(1, 2), s, s).view_as(x), fast_block)
+        calls = (lambda x, s=side: block(blk, x.flatten(1, 2), s, s).view_as(x), blk)
 
         def step(call):
             x = tokens.clone().requires_grad_()
@@ -85,9 +86,9 @@ def block_times(fast, ref, batch, frames, reps):
                 call(tokens)
                 return time.perf_counter() - start
 
-        ref_block.train(), fast_block.train()
+        blk.train()
         steps = compare(step, *calls, reps)[0]
-        ref_block.eval(), fast_block.eval()
+        blk.eval()
         rows.append((stage, side, tokens.shape[-1], steps, compare(forward, *calls, reps)[0]))
         side //= 2
     return rows
@@ -120,52 +121,50 @@ def main():
     parser.add_argument('--reps', type=int, default=7, help='timed repetitions of each measurement')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--blocks', action='store_true', help='also time the first block of every stage')
-    parser.add_argument('--compile', action='store_true', help='also time torch.compile of the fast model')
+    parser.add_argument('--compile', action='store_true', help='also time torch.compile of the model')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    fast = timm.create_model(args.model, num_classes=101, num_frames=args.frames, img_size=args.size)
-    ref_args = dict(models.ZOO[args.model], num_classes=101, num_frames=args.frames, img_size=args.size)
-    ref = ReferenceVideoFocalNet(**ref_args)
-    ref.load_state_dict(fast.state_dict(), strict=True)
+    model = timm.create_model(args.model, num_classes=101, num_frames=args.frames, img_size=args.size)
+    ref = ReferenceForward(model)
     clip = torch.randn(args.batch, args.frames, 3, args.size, args.size)
     target = torch.randint(0, 101, (args.batch,))
     print(f'{args.model}, batch {args.batch} x {args.frames} x {args.size}x{args.size}, '
           f'{args.threads} threads, median of {args.reps} interleaved repetitions')
 
     with torch.no_grad():
-        diff = (fast.eval()(clip) - ref.eval()(clip)).abs().max().item()
+        diff = (model.eval()(clip) - ref.eval()(clip)).abs().max().item()
     print(f'logits max abs diff (eval): {diff:.2e}')
-    for model in (ref, fast):  # warm-up: allocator, oneDNN primitive caches
-        step_time(model, clip, target)
-        forward_time(model, clip)
+    for m in (ref, model):  # warm-up: allocator, primitive caches
+        step_time(m, clip, target)
+        forward_time(m, clip)
 
-    names = ('reference', 'fast')
-    measured = compare(lambda m: forward_time(m, clip), ref, fast, args.reps)
+    names = ('reference', 'model')
+    measured = compare(lambda m: forward_time(m, clip), ref, model, args.reps)
     report('forward', names, measured, args.batch)
-    measured = compare(lambda m: step_time(m, clip, target), ref, fast, args.reps)
+    measured = compare(lambda m: step_time(m, clip, target), ref, model, args.reps)
     report('train step', names, measured, args.batch)
-    ref_mem, fast_mem = (saved_bytes_per_clip(m, clip, target) for m in (ref, fast))
+    ref_mem, mem = (saved_bytes_per_clip(m, clip, target) for m in (ref, model))
     print(f'activation memory per training clip: reference {ref_mem / 2**20:.1f} MiB  '
-          f'fast {fast_mem / 2**20:.1f} MiB  ratio {fast_mem / ref_mem:.3f}')
+          f'model {mem / 2**20:.1f} MiB  ratio {mem / ref_mem:.3f}')
 
     if args.blocks:
-        for stage, side, dim, steps, forwards in block_times(fast, ref, args.batch, args.frames, args.reps):
+        for stage, side, dim, steps, forwards in block_times(model, args.batch, args.frames, args.reps):
             print(f'stage {stage} block ({side}x{side}x{dim}): train step ratio {steps[1] / steps[0]:.3f} '
                   f'({steps[0] * 1000:.0f} -> {steps[1] * 1000:.0f} ms), forward ratio '
                   f'{forwards[1] / forwards[0]:.3f} ({forwards[0] * 1000:.0f} -> {forwards[1] * 1000:.0f} ms)')
 
     if args.compile:
-        compiled = torch.compile(fast)  # the fused oneDNN inference path is for eager mode only
+        compiled = torch.compile(model)
         start = time.perf_counter()
         step_time(compiled, clip, target)
         forward_time(compiled, clip)
         print(f'compiling took {time.perf_counter() - start:.0f} s')
         names = ('eager', 'compiled')
-        measured = compare(lambda m: forward_time(m, clip), fast, compiled, args.reps)
+        measured = compare(lambda m: forward_time(m, clip), model, compiled, args.reps)
         report('forward', names, measured, args.batch)
-        measured = compare(lambda m: step_time(m, clip, target), fast, compiled, args.reps)
+        measured = compare(lambda m: step_time(m, clip, target), model, compiled, args.reps)
         report('train step', names, measured, args.batch)
 
 

@@ -1,39 +1,34 @@
 """Video-FocalNet: FocalNet with spatio-temporal focal modulation (Wasim et al., ICCV 2023).
 
-Parameter names, shapes and arithmetic follow the published checkpoints exactly; the golden
-fixture in tests/ is the proof. Frames of a clip are processed as a batch of images kept
-channels-last, `(T'*B, H, W, C)`, and time-major (row `t*B + b`): then the temporal focal
-convolutions see contiguous sequences and no block permutes its tokens. models/
-video_focalnet_reference.py keeps the straightforward formulation this one is checked against.
+Parameter names, shapes and arithmetic are those of the published checkpoints (docs/model.md); the
+golden fixture in tests/fixtures/ is the proof. The frames of a clip run as a batch of images whose
+tokens stay channels-last, `(T'*B, H, W, C)`, and time-major (row `t*B + b`) from the stem to the
+head: the spatial layers see images, and the same memory viewed as `(T', B*H*W, C)` holds one
+temporal sequence per spatial position, so no block permutes its tokens.
 """
 import contextlib
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from timm.layers import DropPath, Mlp, trunc_normal_
 
-from .ops import conv2d_gelu, fused_inference, linear, linear_then, temporal_conv_gelu, token_chunked
-
 
 def _channels_first(x):
-    """(N, H, W, C) tokens as an (N, C, H, W) view in channels-last memory: no copy."""
+    """(N, H, W, C) tokens as an (N, C, H, W) view in channels-last memory (no copy), for convs."""
     return x.permute(0, 3, 1, 2)
 
 
 def _channels_last(x):
-    """Inverse of `_channels_first` (a view when x is in channels-last memory)."""
+    """Inverse of `_channels_first`: a view when x is in channels-last memory."""
     return x.permute(0, 2, 3, 1)
 
 
 class SpatioTemporalFocalModulation(nn.Module):
-    """Spatial focal modulation (depthwise 2-D hierarchy) times a temporal one (dense 1-D).
-
-    Tokens stay channels-last, `(T'*B, H, W, C)` with frames time-major (row t*B + b), so the
-    temporal sequences are the same memory seen as `(T', B*H*W, C)`: the dense temporal Conv1d is
-    one channels-last Conv2d with a (k, 1) kernel over that view, and no permutes are needed.
-    Parameters (names, shapes) and arithmetic are those of the published model (MODEL.md).
-    """
+    """Focal modulation `q * h(ctx) * h_temporal(ctx_t)`: a query modulated by a spatial context
+    (hierarchy of depthwise 2-D convs plus a global average) and a temporal one (hierarchy of dense
+    1-D convs over the frames plus a global average), each level weighted by its own gate."""
 
     def __init__(self, dim, focal_window, focal_level, focal_factor=2, proj_drop=0.,
                  use_postln_in_modulation=False, normalize_modulator=False, num_frames=8):
@@ -44,7 +39,7 @@ class SpatioTemporalFocalModulation(nn.Module):
         self.kernels = [focal_factor * k + focal_window for k in range(focal_level)]
         self.capture = None  # a dict while `capture_modulators` is active, else None
 
-        self.f = nn.Linear(dim, 2 * dim + focal_level + 1)
+        self.f = nn.Linear(dim, 2 * dim + focal_level + 1)  # query, context, gates
         self.h = nn.Conv2d(dim, dim, kernel_size=1)
         self.act = nn.GELU()
         self.proj = nn.Linear(dim, dim)
@@ -53,7 +48,7 @@ class SpatioTemporalFocalModulation(nn.Module):
             nn.Sequential(nn.Conv2d(dim, dim, k, padding=k // 2, groups=dim, bias=False), nn.GELU())
             for k in self.kernels)
 
-        self.f_temporal = nn.Linear(dim, dim + focal_level + 1)
+        self.f_temporal = nn.Linear(dim, dim + focal_level + 1)  # context, gates
         self.h_temporal = nn.Conv1d(dim, dim, kernel_size=1)
         self.focal_layers_temporal = nn.ModuleList(
             nn.Sequential(nn.Conv1d(dim, dim, k, padding=k // 2, bias=False), nn.GELU())
@@ -61,76 +56,58 @@ class SpatioTemporalFocalModulation(nn.Module):
         self.ln = nn.LayerNorm(dim) if use_postln_in_modulation else None
 
     def _gated_sum(self, contexts, ctx_global, gates):
-        """sum_k contexts[k] * gates[k] + ctx_global * gates[L] (divided by L + 1 if normalised)."""
+        """sum_l gates_l * contexts_l over the focal levels plus gates_L * GELU(ctx_global),
+        divided by L + 1 if normalised; summed in place into the first product."""
         L = self.focal_level
         ctx_all = contexts[0] * gates[..., 0:1]
         for level in range(1, L):
             ctx_all.addcmul_(contexts[level], gates[..., level:level + 1])
-        ctx_all.addcmul_(ctx_global, gates[..., L:L + 1])
+        ctx_all.addcmul_(self.act(ctx_global), gates[..., L:L + 1])
         if self.normalize_modulator:
             ctx_all.div_(L + 1)
         return ctx_all
 
-    def forward(self, x, residual=None):
-        """x: (T'*B, H, W, C), frames time-major -> (T'*B, H, W, C), plus `residual` if given
-        (only on the fused inference path, where the addition is part of the output GEMM)."""
+    def forward(self, x):
+        """x: (T'*B, H, W, C) tokens, frames time-major -> (T'*B, H, W, C)."""
         N, H, W, C = x.shape
         T, L = self.num_frames, self.focal_level
-        fused = fused_inference(self, x)
-        f_w, f_b = self.f.weight, self.f.bias
-        ft_w, ft_b = self.f_temporal.weight, self.f_temporal.bias
 
-        # Contexts get their own GEMMs so that the convolutions read contiguous channels-last
-        # memory; the query and both gate sets share one.
-        ctx = linear(x, f_w[C:2 * C], f_b[C:2 * C], fused=fused)
-        ctx_t = linear(x, ft_w[:C], ft_b[:C], fused=fused)
-        qg = linear(x, torch.cat((f_w[:C], f_w[2 * C:], ft_w[C:])),
-                    torch.cat((f_b[:C], f_b[2 * C:], ft_b[C:])), fused=fused)
-        q, gates, gates_t = torch.split(qg, (C, L + 1, L + 1), -1)
-
-        # Spatial hierarchy: depthwise convs on the channels-last view.
+        # Spatial context: a hierarchy of depthwise convs over each frame, plus the frame's mean.
+        q, ctx, gates = torch.split(self.f(x), (C, C, L + 1), -1)
+        ctx = ctx.contiguous()  # so that the convs read and write channels-last memory
         contexts = []
-        for (conv, _), k in zip(self.focal_layers, self.kernels):
-            ctx = _channels_last(conv2d_gelu(_channels_first(ctx), conv.weight, [k // 2, k // 2],
-                                             groups=C, fused=fused))
+        for layer in self.focal_layers:
+            ctx = _channels_last(layer(_channels_first(ctx)))
             contexts.append(ctx)
-        ctx_global = self.act(ctx.mean((1, 2), keepdim=True))
-        ctx_all = self._gated_sum(contexts, ctx_global, gates)
+        ctx_all = self._gated_sum(contexts, ctx.mean((1, 2), keepdim=True), gates)
 
-        # Temporal hierarchy: (T', B*H*W, C) viewed as a 1 x C x T' x BHW channels-last image,
-        # the dense Conv1d over T' as a Conv2d with a (k, 1) kernel.
-        ctx_t = ctx_t.view(1, T, -1, C)
+        # Temporal context: a hierarchy of dense convs over the frames, plus the frames' mean. The
+        # tokens viewed as (1, T', B*H*W, C) hold one sequence per column, so each Conv1d over T'
+        # runs as one Conv2d with a (k, 1) kernel over all positions at once.
+        ctx_t, gates_t = torch.split(self.f_temporal(x).view(1, T, -1, C + L + 1), (C, L + 1), -1)
+        ctx_t = ctx_t.contiguous()
         contexts_t = []
-        for (conv, _), k in zip(self.focal_layers_temporal, self.kernels):
-            ctx_t = _channels_last(temporal_conv_gelu(_channels_first(ctx_t), conv.weight, k // 2, fused))
+        for conv, act in self.focal_layers_temporal:
+            ctx_t = F.conv2d(_channels_first(ctx_t), conv.weight.unsqueeze(-1), padding=(conv.padding[0], 0))
+            ctx_t = _channels_last(act(ctx_t))
             contexts_t.append(ctx_t)
-        ctx_global_t = self.act(ctx_t.mean(1, keepdim=True))
-        ctx_all_t = self._gated_sum(contexts_t, ctx_global_t, gates_t.view(1, T, -1, L + 1))
+        ctx_all_t = self._gated_sum(contexts_t, ctx_t.mean(1, keepdim=True), gates_t).view(N, H, W, C)
 
-        h_w, h_b = self.h.weight.view(C, C), self.h.bias
-        ht_w, ht_b = self.h_temporal.weight.view(C, C), self.h_temporal.bias
-        if fused and self.capture is None:  # q * modulator * modulator_t inside the two GEMMs
-            out = linear_then(ctx_all, h_w, h_b, q, 'mul')
-            out = linear_then(ctx_all_t, ht_w, ht_b, out.view(1, T, -1, C), 'mul').view(N, H, W, C)
-        else:
-            # `h` runs as a module here (a 1x1 conv on the channels-last view), so hooks see it.
-            modulator = _channels_last(self.h(_channels_first(ctx_all)))
-            modulator_t = linear(ctx_all_t, ht_w, ht_b, fused=fused).view(N, H, W, C)
-            if self.capture is not None:
-                self.capture['spatial'] = frames_batch_major(modulator.detach(), T)
-                self.capture['temporal'] = frames_batch_major(modulator_t.detach(), T)
-            out = (q * modulator).mul_(modulator_t)
+        # The modulators: h is a 1x1 Conv2d (run as a module, so hooks see it); h_temporal, a 1x1
+        # Conv1d, is the same linear map of each token's channels.
+        modulator = _channels_last(self.h(_channels_first(ctx_all)))
+        modulator_t = F.linear(ctx_all_t, self.h_temporal.weight.flatten(1), self.h_temporal.bias)
+        if self.capture is not None:
+            self.capture['spatial'] = frames_batch_major(modulator.detach(), T)
+            self.capture['temporal'] = frames_batch_major(modulator_t.detach(), T)
+        out = q * modulator * modulator_t
         if self.ln is not None:
             out = self.ln(out)
-        if residual is not None:
-            return linear_then(out, self.proj.weight, self.proj.bias, residual, 'add')
-        return self.proj_drop(linear(out, self.proj.weight, self.proj.bias, fused=fused))
+        return self.proj_drop(self.proj(out))
 
 
 class FocalModulationBlock(nn.Module):
-    """Pre-norm (or post-norm) modulation and MLP on channels-last tokens (N, H, W, C)."""
-
-    modulation_layer = SpatioTemporalFocalModulation
+    """Pre-norm (or post-norm) focal modulation and MLP, each with a residual, on (N, H, W, C)."""
 
     def __init__(self, dim, mlp_ratio=4., drop=0., drop_path=0., focal_level=2, focal_window=3,
                  use_layerscale=False, layerscale_value=1e-4, use_postln=False,
@@ -138,7 +115,7 @@ class FocalModulationBlock(nn.Module):
         super().__init__()
         self.use_postln = use_postln
         self.norm1 = nn.LayerNorm(dim)
-        self.modulation = self.modulation_layer(
+        self.modulation = SpatioTemporalFocalModulation(
             dim, focal_window=focal_window, focal_level=focal_level, proj_drop=drop,
             use_postln_in_modulation=use_postln_in_modulation,
             normalize_modulator=normalize_modulator, num_frames=num_frames)
@@ -149,53 +126,16 @@ class FocalModulationBlock(nn.Module):
             self.gamma_1 = nn.Parameter(layerscale_value * torch.ones(dim))
             self.gamma_2 = nn.Parameter(layerscale_value * torch.ones(dim))
         else:
-            self.gamma_1 = self.gamma_2 = 1.0
+            self.gamma_1 = self.gamma_2 = None
 
     def forward(self, x):
-        if self.use_postln or not isinstance(self.gamma_1, float) or not fused_inference(self, x):
-            return self._forward(x)
-        # Fused inference (drop path and dropout are off in eval mode): residual additions happen
-        # inside the output GEMMs of the modulation and the MLP.
-        x = self.modulation(self.norm1(x), residual=x)
-        mlp = self.mlp
-
-        def norm_mlp_residual(x):
-            y = linear(self.norm2(x), mlp.fc1.weight, mlp.fc1.bias, gelu=True, fused=True)
-            return linear_then(y, mlp.fc2.weight, mlp.fc2.bias, x, 'add')
-        return token_chunked(norm_mlp_residual, x, mlp.fc1.out_features)
-
-    def _forward(self, x):
         if self.use_postln:
             y = self.norm1(self.modulation(x))
         else:
             y = self.modulation(self.norm1(x))
-        x = self._residual(x, self._scale(self.gamma_1, y))
-        y = self.norm2(self._mlp(x)) if self.use_postln else self._mlp(self.norm2(x))
-        return self._residual(x, self._scale(self.gamma_2, y))
-
-    def _residual(self, x, y):
-        """x + drop_path(y). While training, one pass (addcmul) with the mask timm's DropPath draws
-        for a (N, 1, ..., 1) tensor of ones: the same draw, and the same numbers, as DropPath(y)."""
-        if self.training and isinstance(self.drop_path, DropPath):
-            return torch.addcmul(x, y, self.drop_path(y.new_ones((y.shape[0],) + (1,) * (y.dim() - 1))))
-        return x + self.drop_path(y)
-
-    def _mlp(self, x):
-        mlp = self.mlp
-        if fused_inference(self, x):  # fc1 + GELU in one pass; dropout is off in eval mode
-            def fn(x):
-                return linear(linear(x, mlp.fc1.weight, mlp.fc1.bias, gelu=True, fused=True),
-                              mlp.fc2.weight, mlp.fc2.bias, fused=True)
-        else:  # timm's Mlp with models.ops.linear for its layers
-            def fn(x):
-                x = mlp.norm(mlp.drop1(linear(x, mlp.fc1.weight, mlp.fc1.bias, gelu=True)))
-                return mlp.drop2(linear(x, mlp.fc2.weight, mlp.fc2.bias))
-        return token_chunked(fn, x, mlp.fc1.out_features)
-
-    @staticmethod
-    def _scale(gamma, y):
-        """Layer scale; the constant 1.0 without it is skipped (multiplying by 1.0 is exact)."""
-        return y if isinstance(gamma, float) and gamma == 1.0 else gamma * y
+        x = x + self.drop_path(y if self.gamma_1 is None else self.gamma_1 * y)
+        y = self.norm2(self.mlp(x)) if self.use_postln else self.mlp(self.norm2(x))
+        return x + self.drop_path(y if self.gamma_2 is None else self.gamma_2 * y)
 
 
 class PatchEmbed(nn.Module):
@@ -208,7 +148,6 @@ class PatchEmbed(nn.Module):
             kernel, stride, padding = (7, 4, 2) if is_stem else (3, 2, 1)
         else:
             kernel, stride, padding = patch_size, patch_size, 0
-        self.tubelet_size = tubelet_size
         if tubelet_size > 1:
             self.proj = nn.Conv3d(in_chans, embed_dim, (tubelet_size, kernel, kernel),
                                   (tubelet_size, stride, stride), (0, padding, padding))
@@ -217,26 +156,18 @@ class PatchEmbed(nn.Module):
         self.norm = nn.LayerNorm(embed_dim) if norm else None
 
     def forward(self, x):
-        """x: (N, C, H, W) frames, or (B, C, T, H, W) for a tubelet stem -> (tokens (N', H'*W', C'),
-        H', W'), frames in the order given (tubelet stem: row b*T' + t)."""
+        """(N, C, H, W) frames, or (B, C, T, H, W) for a tubelet stem -> tokens (N', H', W', C'),
+        frames in the order given (tubelet stem: row b*T' + t)."""
         x = self.proj(x)
         if x.dim() == 5:
             x = x.permute(0, 2, 3, 4, 1).flatten(0, 1)
-        else:  # channels-last memory when x was: then this is a view
+        else:  # a view when x is in channels-last memory
             x = _channels_last(x)
-        H, W = x.shape[1:3]
-        return self._tokens(x.reshape(x.shape[0], H * W, -1), H, W)
-
-    def _tokens(self, x, H, W):
-        """(tokens, H, W) with the embedding's LayerNorm applied (when it has one)."""
-        return (x if self.norm is None else self.norm(x)), H, W
+        return x if self.norm is None else self.norm(x)
 
 
 class BasicLayer(nn.Module):
     """A stage: `depth` blocks, then a 2x2 patch embedding that downsamples (all but the last)."""
-
-    block_layer = FocalModulationBlock
-    embed_layer = PatchEmbed
 
     def __init__(self, dim, out_dim, depth, mlp_ratio, drop, drop_path, downsample,
                  use_checkpoint, focal_level, focal_window, use_conv_embed, use_layerscale,
@@ -245,14 +176,14 @@ class BasicLayer(nn.Module):
         super().__init__()
         self.use_checkpoint = use_checkpoint
         self.blocks = nn.ModuleList(
-            self.block_layer(
+            FocalModulationBlock(
                 dim, mlp_ratio=mlp_ratio, drop=drop, drop_path=drop_path[i],
                 focal_level=focal_level, focal_window=focal_window, use_layerscale=use_layerscale,
                 layerscale_value=layerscale_value, use_postln=use_postln,
                 use_postln_in_modulation=use_postln_in_modulation,
                 normalize_modulator=normalize_modulator, num_frames=num_frames)
             for i in range(depth))
-        self.downsample = self.embed_layer(2, dim, out_dim, use_conv_embed, norm=True) if downsample else None
+        self.downsample = PatchEmbed(2, dim, out_dim, use_conv_embed, norm=True) if downsample else None
 
     def forward(self, x):
         """x: (N, H, W, C) tokens -> the stage's output tokens (downsampled unless last)."""
@@ -262,17 +193,12 @@ class BasicLayer(nn.Module):
             else:
                 x = blk(x)
         if self.downsample is not None:
-            x, H, W = self.downsample(_channels_first(x))
-            x = x.view(-1, H, W, x.shape[-1])
+            x = self.downsample(_channels_first(x))
         return x
 
 
 class VideoFocalNet(nn.Module):
     """Video-FocalNet for clips `(B, T, C, H, W)`; returns class logits `(B, num_classes)`."""
-
-    # The stem and the stage types: models/video_focalnet_reference.py swaps in its own.
-    embed_layer = PatchEmbed
-    stage_layer = BasicLayer
 
     def __init__(self, img_size=224, patch_size=4, in_chans=3, num_classes=1000, embed_dim=96,
                  depths=(2, 2, 6, 2), mlp_ratio=4., drop_rate=0., drop_path_rate=0.1,
@@ -292,12 +218,12 @@ class VideoFocalNet(nn.Module):
         dims = [embed_dim * 2 ** i for i in range(self.num_layers)]
         self.num_features = dims[-1]
 
-        self.patch_embed = self.embed_layer(patch_size, in_chans, embed_dim, use_conv_embed,
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim, use_conv_embed,
                                             norm=patch_norm, is_stem=True, tubelet_size=tubelet_size)
         self.pos_drop = nn.Dropout(drop_rate)
         dpr = torch.linspace(0, drop_path_rate, sum(depths), device='cpu').tolist()
         self.layers = nn.ModuleList(
-            self.stage_layer(
+            BasicLayer(
                 dims[i], dims[i + 1] if i < self.num_layers - 1 else None, depths[i], mlp_ratio,
                 drop_rate, dpr[sum(depths[:i]):sum(depths[:i + 1])], i < self.num_layers - 1,
                 use_checkpoint, focal_levels[i], focal_windows[i], use_conv_embed, use_layerscale,
@@ -336,13 +262,13 @@ class VideoFocalNet(nn.Module):
         if x.dim() != 5 or x.shape[1] != self.num_frames:
             raise ValueError(f'expected a clip batch (B, T={self.num_frames}, C, H, W), got '
                              f'{tuple(x.shape)}; check DATA.NUM_FRAMES against the model\'s num_frames')
-        B, T = x.shape[:2]
+        B = x.shape[0]
         if self.tubelet_size > 1:  # Conv3d stem on (B, C, T, H, W), then frames time-major
-            x, H, W = self.patch_embed(x.transpose(1, 2))
-            x = x.view(B, self.temporal_tokens, H * W, -1).transpose(0, 1)
-        else:  # frames time-major in channels-last memory
-            x, H, W = self.patch_embed(_channels_first(x.permute(1, 0, 3, 4, 2).flatten(0, 1).contiguous()))
-        x = self.pos_drop(x.reshape(-1, H, W, x.shape[-1]))
+            x = self.patch_embed(x.transpose(1, 2))
+            x = x.unflatten(0, (B, self.temporal_tokens)).transpose(0, 1).flatten(0, 1)
+        else:  # frames time-major, in channels-last memory
+            x = self.patch_embed(_channels_first(x.permute(1, 0, 3, 4, 2).flatten(0, 1).contiguous()))
+        x = self.pos_drop(x)
         for layer in self.layers:
             x = layer(x)
         x = self.norm(x).mean((1, 2))  # spatial tokens

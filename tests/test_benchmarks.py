@@ -10,7 +10,7 @@ def test_bench_model_prints_ratios_memory_and_every_stage_block():
     diff = float(re.search(r'logits max abs diff \(eval\): (\S+)', out).group(1))
     assert diff < 1e-5
     for label in ('forward', 'train step'):
-        assert re.search(rf'{label}: reference +[\d.]+ ms +fast +[\d.]+ ms +ratio [\d.]+ .*page faults \d+ / \d+', out), out
+        assert re.search(rf'{label}: reference +[\d.]+ ms +model +[\d.]+ ms +ratio [\d.]+ .*page faults \d+ / \d+', out), out
     assert re.search(r'activation memory per training clip: .* ratio [\d.]+', out), out
     stages = re.findall(r'stage (\d) block \((\d+)x\d+x(\d+)\): train step ratio [\d.]+ .* forward ratio [\d.]+', out)
     assert stages == [('1', '8', '96'), ('2', '4', '192'), ('3', '2', '384'), ('4', '1', '768')], out

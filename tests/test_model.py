@@ -1,5 +1,5 @@
-"""The Video-FocalNet zoo against the golden fixture, MODEL.md's parameter counts, its variants, and
-the straightforward formulation (models/video_focalnet_reference.py) that the fast one replaces."""
+"""The Video-FocalNet zoo against the golden fixture, the published parameter counts (docs/model.md),
+its variants, and the straightforward formulation kept in benchmarks/reference_model.py."""
 import os
 import shutil
 
@@ -10,7 +10,7 @@ import torch
 
 import models
 from models import VideoFocalNet, capture_modulators
-from models.video_focalnet_reference import ReferenceVideoFocalNet
+from benchmarks.reference_model import ReferenceForward
 
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'reference_video_focalnet_small_cfg.pt')
 
@@ -46,22 +46,21 @@ def test_golden_fixture_reproduces_official_logits(mode):
 
 def test_reference_formulation_reproduces_official_logits():
     ref = torch.load(FIXTURE, weights_only=True)
-    model = ReferenceVideoFocalNet(**ref['config'])
+    model = VideoFocalNet(**ref['config'])
     model.load_state_dict(ref['model'], strict=True)
     with torch.no_grad():
-        logits = model.eval()(ref['input'])
+        logits = ReferenceForward(model.eval())(ref['input'])
     torch.testing.assert_close(logits, ref['logits'], atol=1e-5, rtol=0)
 
 
-def fast_and_reference(**kw):
+def perturbed(**kw):
+    """A tiny model whose weights break the zero-bias / unit-norm symmetry of the initialisation."""
     torch.manual_seed(0)
-    fast = tiny(**kw)
-    with torch.no_grad():  # break the zero-bias / unit-norm symmetry of the initialisation
-        for p in fast.parameters():
+    model = tiny(**kw)
+    with torch.no_grad():
+        for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    ref = ReferenceVideoFocalNet(**dict(TINY, **kw))
-    ref.load_state_dict(fast.state_dict(), strict=True)
-    return fast, ref
+    return model
 
 
 @pytest.mark.parametrize('name', sorted(PARAMS))
@@ -135,121 +134,27 @@ def variant_id(v):
     return ','.join(f'{k}={v[k]}' for k in v) or 'default'
 
 
-# How models/ops.py may run: as it chooses (for the tiny model: fused oneDNN inference, plain
-# training ops), with its CPU training kernels on every layer however small, with token chunks
-# small enough to split the tiny model's MLPs, or with the plain PyTorch ops only (CUDA, compile).
-KERNELS = {
-    'default': {},
-    'training_kernels': {'MIN_TRAINING_MACS': 0, 'SPLIT_ROWS': 2},
-    'chunked': {'CHUNK_BYTES': 1024},
-    'plain': {'ONEDNN': False},
-}
-
-
-@pytest.fixture(params=sorted(KERNELS))
-def kernels(request, monkeypatch):
-    for name, value in KERNELS[request.param].items():
-        monkeypatch.setattr(models.ops, name, value)
-    return request.param
-
-
-def test_the_kernel_settings_take_different_paths(monkeypatch):
-    """The CPU training kernels are in the autograd graph for layers of MIN_TRAINING_MACS or more
-    (none in the tiny model) and never when oneDNN is off; eval-mode inference runs oneDNN's fused
-    kernels unless it is off; chunking splits token-wise work into pieces of at most CHUNK_BYTES of
-    hidden activation, in order."""
-    model = tiny()
-    clip = torch.randn(1, 4, 3, 32, 32)
-    graphs, inference_ops = {}, {}
-    for setting in ('default', 'training_kernels', 'plain'):
-        with monkeypatch.context() as patch:
-            for name, value in KERNELS[setting].items():
-                patch.setattr(models.ops, name, value)
-            graphs[setting] = graph_node_names(model.train()(clip).grad_fn)
-            with torch.no_grad(), torch.profiler.profile() as prof:
-                model.eval()(clip)
-            inference_ops[setting] = {event.name for event in prof.events()}
-    if models.ops.ONEDNN:
-        assert {'_OneDnnLinearBackward', '_TemporalConvBackward'} <= graphs['training_kernels']
-        assert 'mkldnn::_linear_pointwise' in inference_ops['default']
-    assert not any(name.startswith('_') for name in graphs['default'] | graphs['plain'])
-    assert 'mkldnn::_linear_pointwise' not in inference_ops['plain']
-
-    rows = []
-    x = torch.randn(2, 5, 3, 8)
-    monkeypatch.setattr(models.ops, 'CHUNK_BYTES', 4 * 32 * 4)  # 4 rows of a 32-wide hidden layer
-    out = models.ops.token_chunked(lambda part: rows.append(len(part)) or 2 * part[:, :2], x, hidden=32)
-    assert rows == [4, 4, 4, 4, 4, 4, 4, 2]
-    torch.testing.assert_close(out, 2 * x[..., :2], atol=0, rtol=0)
-
-
-def graph_node_names(fn):
-    """The type names of the autograd nodes behind grad_fn `fn`."""
-    seen, todo = {}, [fn]
-    while todo:
-        node = todo.pop()
-        if node is not None and id(node) not in seen:
-            seen[id(node)] = type(node).__name__
-            todo.extend(next_fn for next_fn, _ in node.next_functions)
-    return set(seen.values())
-
-
 @pytest.mark.parametrize('variant', [{}] + VARIANTS, ids=variant_id)
-def test_fast_formulation_equals_reference_in_logits_and_gradients(variant, kernels):
+def test_model_equals_the_straightforward_formulation_in_logits_and_gradients(variant):
     """Same weights, same clips (batch 3, train mode, drop path off): logits, input gradient and
-    every parameter gradient of the fast formulation equal the straightforward one's, whichever
-    kernels it runs."""
-    fast, ref = fast_and_reference(depths=[1, 2, 1, 1], **variant)
+    every parameter gradient equal those of the straightforward formulation; eval-mode logits too."""
+    model = perturbed(depths=[1, 2, 1, 1], **variant)
     clip = torch.randn(3, 4, 3, 32, 32)
     target = torch.tensor([0, 3, 4])
     outputs = []
-    for model in (fast, ref):
+    for forward in (model, ReferenceForward(model)):
+        model.zero_grad(set_to_none=True)
         x = clip.clone().requires_grad_()
-        logits = model.train()(x)
+        logits = forward.train()(x)
         torch.nn.functional.cross_entropy(logits, target).backward()
-        outputs.append((logits, x.grad))
-    torch.testing.assert_close(outputs[0][0], outputs[1][0], atol=1e-5, rtol=0)
-    torch.testing.assert_close(outputs[0][1], outputs[1][1], atol=1e-5, rtol=0)
-    for (name, a), b in zip(fast.named_parameters(), ref.parameters()):
-        torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=0, msg=name)
-
-
-# 'plain' is left out: with oneDNN off, the fused and the plain forward are the same code.
-@pytest.mark.parametrize('kernels', ['default', 'training_kernels', 'chunked'], indirect=True)
-@pytest.mark.parametrize('variant', [{}] + VARIANTS, ids=variant_id)
-def test_fused_cpu_inference_equals_the_plain_ops(variant, kernels):
-    """Eval mode under no_grad takes oneDNN's fused GEMM/conv + bias + GELU (+ residual, gate)
-    kernels; with autograd on, the plain ops. Both give the reference's logits."""
-    fast, ref = fast_and_reference(depths=[1, 2, 1, 1], **variant)
-    fast.eval()
-    clip = torch.randn(3, 4, 3, 32, 32)
+        outputs.append((logits, x.grad, [p.grad for p in model.parameters()]))
+    (logits, grad_x, grads), (ref_logits, ref_grad_x, ref_grads) = outputs
+    torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(grad_x, ref_grad_x, atol=1e-5, rtol=0)
+    for (name, _), a, b in zip(model.named_parameters(), grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0, msg=name)
     with torch.no_grad():
-        fused = fast(clip)
-        expected = ref.eval()(clip)
-    plain = fast(clip).detach()
-    torch.testing.assert_close(fused, plain, atol=1e-5, rtol=0)
-    torch.testing.assert_close(fused, expected, atol=1e-5, rtol=0)
-
-
-def test_drop_path_residual_is_timms_drop_path():  # no models.ops kernel is involved
-    """The block's one-pass residual with drop path draws timm's DropPath mask (same seed, same
-    frames dropped) and gives the numbers and gradients of x + DropPath(y)."""
-    block = tiny(drop_path_rate=0.5).layers[3].blocks[0].train()
-    assert isinstance(block.drop_path, timm.layers.DropPath) and block.drop_path.drop_prob == 0.5
-    x = torch.randn(64, 1, 1, 64, requires_grad=True)
-    y = torch.randn(64, 1, 1, 64, requires_grad=True)
-    results = []
-    for fn in (block._residual, lambda x, y: x + block.drop_path(y)):
-        torch.manual_seed(3)
-        out = fn(x, y)
-        grads = torch.autograd.grad(out, (x, y), torch.randn_like(out))
-        results.append((out, *grads))
-    dropped = (results[1][2] == 0).all(-1).flatten()
-    assert 0 < int(dropped.sum()) < 64  # some rows dropped, some kept
-    for a, b in zip(*results):
-        torch.testing.assert_close(a, b, atol=0, rtol=0)
-    block.eval()
-    torch.testing.assert_close(block._residual(x, y), x + y, atol=0, rtol=0)
+        torch.testing.assert_close(model.eval()(clip), ReferenceForward(model).eval()(clip), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize('variant', VARIANTS, ids=variant_id)
@@ -269,7 +174,7 @@ def test_variant_parameter_names():
     assert tiny(tubelet_size=2).patch_embed.proj.weight.shape == (8, 3, 2, 4, 4)
 
 
-def test_gradient_checkpointing_gives_the_same_gradients(kernels, monkeypatch):
+def test_gradient_checkpointing_gives_the_same_gradients(monkeypatch):
     calls = []
     checkpoint = models.video_focalnet.cp.checkpoint
     monkeypatch.setattr(models.video_focalnet.cp, 'checkpoint',
@@ -307,17 +212,18 @@ def test_capture_modulators_is_opt_in_and_leaves_nothing_behind():
 def test_capture_modulators_equals_the_reference_h_and_h_temporal_outputs():
     """Captured modulators, laid out as (B*T', C, H, W) with row b*T' + t, equal the outputs of `h`
     and `h_temporal` in the straightforward formulation, where h_temporal gives (B*H*W, C, T')."""
-    fast, ref = fast_and_reference()
+    model = perturbed()
     clip = torch.randn(2, 4, 3, 32, 32)
+    with torch.no_grad(), capture_modulators(model) as stages:
+        model.eval()(clip)
     seen = []
-    for layer in ref.layers:
+    for layer in model.layers:  # the straightforward formulation runs h and h_temporal as modules
         mod = layer.blocks[-1].modulation
         seen.append({})
         mod.h.register_forward_hook(lambda m, i, o, d=seen[-1]: d.setdefault('spatial', o))
         mod.h_temporal.register_forward_hook(lambda m, i, o, d=seen[-1]: d.setdefault('temporal', o))
-    with torch.no_grad(), capture_modulators(fast) as stages:
-        fast.eval()(clip)
-        ref.eval()(clip)
+    with torch.no_grad():
+        ReferenceForward(model).eval()(clip)
     for stage, raw in zip(stages, seen):
         torch.testing.assert_close(stage['spatial'], raw['spatial'], atol=1e-5, rtol=0)
         BT, C, H, W = raw['spatial'].shape
@@ -326,11 +232,11 @@ def test_capture_modulators_equals_the_reference_h_and_h_temporal_outputs():
 
 
 def test_onnx_export_matches_pytorch_with_dynamic_batch(tmp_path):
-    """torch.onnx.export of the fast model runs in onnxruntime at batch 1 and 3 within 1e-4."""
+    """torch.onnx.export of the model runs in onnxruntime at batch 1 and 3 within 1e-4."""
     ort = pytest.importorskip('onnxruntime')
     model = tiny().eval()
     path = str(tmp_path / 'model.onnx')
-    with torch.no_grad():  # as for inference: export must not pick the fused oneDNN kernels
+    with torch.no_grad():
         torch.onnx.export(model, (torch.randn(2, 4, 3, 32, 32),), path, input_names=['clip'],
                           output_names=['logits'], dynamic_shapes={'x': {0: torch.export.Dim('batch')}})
     session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
