@@ -22,8 +22,8 @@ import torch.nn as nn
 
 from config import load_config_file
 from engine import train_one_epoch
-from get_flops import count
 from models import build_model
+from models.flops import count
 from utils.losses import SupervisedLoss
 from utils.optim import build_optimizer
 
