@@ -145,8 +145,6 @@ _C.TRAIN.OPTIMIZER.MOMENTUM = 0.9
 # Augmentation (one random draw per clip, shared by all of its frames)
 # ----------------------------------------------------------------------------------------------
 _C.AUG = CN()
-# Kept from the paper's config; sampling is segment based (one frame per NUM_FRAMES segment).
-_C.AUG.FRAME_INTERVAL = 4
 # Random resized crop: area fraction and aspect-ratio range.
 _C.AUG.CROP_SCALE = (0.08, 1.0)
 _C.AUG.CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)

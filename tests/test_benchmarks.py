@@ -1,7 +1,7 @@
 """The model benchmark runs as a user types it (at a toy size) and prints the figures it promises."""
 import re
 
-from tests.runs import run
+from tests.helpers.runs import run
 
 
 def test_bench_model_prints_ratios_memory_and_every_stage_block():

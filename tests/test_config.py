@@ -9,8 +9,7 @@ import sys
 import pytest
 import torch
 
-from config import ConfigError, load_config_file
-from main import parse_option
+from config import ConfigError, load_config_file, parse_option
 from models import ZOO, build_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,7 +18,7 @@ DATASET_CONFIGS = [c for c in CONFIGS if '_base_' not in c]
 
 
 def parse(*argv):
-    return parse_option(argv=list(argv))[1]
+    return parse_option('main.py', argv=list(argv))[1]
 
 
 def test_eval_command_trailing_overrides_without_opts():

@@ -5,8 +5,9 @@ import sys
 
 import yaml
 
+from datasets.encode import marker_frames, write_video
+from tests.helpers.videos import make_dataset
 from tools.check_data import main
-from tests.videos import make_dataset, marker_frames, write_video
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

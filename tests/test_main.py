@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from tests.runs import final_record, records, run, run_dir, write_config
+from tests.helpers.runs import final_record, records, run, run_dir, write_config
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import torch
 import torch.nn as nn
 
 from config import get_config
-from tests.runs import TINY_TEACHER, run, run_dir, teacher_section, write_config
-from tests.videos import make_dataset
+from tests.helpers.runs import TINY_TEACHER, run, run_dir, teacher_section, write_config
+from tests.helpers.videos import make_dataset
 from utils.losses import CachedDistillationLoss, DistillationLoss
 from utils.teacher_cache import (CachedTeacher, TeacherCacheError, TeacherCacheWriter, input_probe,
                                  read_meta)

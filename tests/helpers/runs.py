@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository
 
 # A reduced Video-FocalNet (about 0.14M parameters) at 4 x 32 x 32: seconds per epoch on a CPU.
 TINY_MODEL = {'TYPE': 'videofocalnet_custom', 'NAME': 'tiny', 'DROP_PATH_RATE': 0.0,
