@@ -7,13 +7,10 @@ the docs (or the other way round) fails here. They run in this process, as `pyth
 import glob
 import os
 import re
-import runpy
-import sys
-import warnings
 
 import pytest
 
-from tests.helpers.runs import ROOT
+from tests.helpers.runs import ROOT, run_inline
 
 DOCUMENTS = ['README.md', 'DATA.md', 'INSTALL.md', *sorted(glob.glob(os.path.join(ROOT, 'docs', '*.md'))),
              *sorted(glob.glob(os.path.join(ROOT, 'scripts', '**', '*.sh'), recursive=True))]
@@ -57,21 +54,6 @@ def documented_commands():
 COMMANDS = documented_commands()
 
 
-def run_command(command, args, monkeypatch):
-    """Run `command` (a file or a module) with `args` as __main__ in this process; its exit status."""
-    monkeypatch.setattr(sys, 'argv', [command, *args])
-    monkeypatch.delenv('DVFL_DEBUG', raising=False)
-    with pytest.raises(SystemExit) as exit_info, warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)  # runpy: the module was imported before
-        if command.endswith('.py'):
-            path = os.path.join(ROOT, command)
-            assert os.path.isfile(path), f'{command} is documented but does not exist'
-            runpy.run_path(path, run_name='__main__')
-        else:
-            runpy.run_module(command, run_name='__main__', alter_sys=True)
-    return exit_info.value.code
-
-
 def test_the_documents_give_the_commands_users_need():
     for command in ('main.py', 'main_KD.py', 'get_flops.py', 'tools.predict', 'tools.export', 'tools.visualize',
                     'tools.make_demo_data', 'tools.splits', 'tools.plot', 'tools.check_data', 'tools.summary',
@@ -88,7 +70,7 @@ def test_the_parser_reads_launchers_files_and_modules():
 
 @pytest.mark.parametrize('command', COMMANDS)
 def test_help_runs_as_documented(command, monkeypatch, capsys):
-    code = run_command(command, ['--help'], monkeypatch)
+    code = run_inline(command, ['--help'], monkeypatch)
     out = capsys.readouterr().out
     assert code == 0 and out.startswith('usage: '), f'`{command} --help` exited {code}:\n{out[-2000:]}'
 
@@ -120,7 +102,7 @@ def test_every_documented_command_has_a_mistake_case():
 def test_a_user_mistake_is_one_error_line_and_status_2(command, tmp_path, monkeypatch, capsys):
     missing = str(tmp_path / 'nowhere.yaml')
     args = [a.format(missing=missing, tmp=tmp_path) for a in MISTAKES[command]]
-    code = run_command(command, args, monkeypatch)
+    code = run_inline(command, args, monkeypatch)
     err = capsys.readouterr().err
     needle = NEEDLE.get(command, '{missing}').format(missing=missing, tmp=tmp_path)
     assert code == 2, err

@@ -6,7 +6,7 @@ import torch
 
 from config import load_config_file
 from models import build_model
-from tests.helpers.runs import run, write_config
+from tests.helpers.runs import run, run_inline, write_config
 from tests.helpers.videos import make_dataset
 from utils.errors import UserError, cli_main
 
@@ -72,13 +72,21 @@ def text_file(tmp_path, name):
     return str(path)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize('mistake', list(MISTAKES))
-def test_user_mistakes_through_main(mistake, tiny_config, tiny_dataset, tmp_path):
+def test_user_mistakes_through_main(mistake, tiny_config, tiny_dataset, tmp_path, monkeypatch, capsys):
+    """main.py run in this process (the subprocess path: the tests below)."""
     make_args, needles = MISTAKES[mistake]
     args = make_args(tiny_config(), tmp_path, tiny_dataset)
-    code, output = run(['main.py', *args, '--output', str(tmp_path / 'out')], check=False)
-    assert_user_error(code, output, *(n.format(tmp=tmp_path) for n in needles))
+    code = run_inline('main.py', [*args, '--output', str(tmp_path / 'out')], monkeypatch)
+    out = capsys.readouterr()
+    assert_user_error(code, out.out + out.err, *(n.format(tmp=tmp_path) for n in needles))
+
+
+@pytest.mark.slow
+def test_a_user_mistake_in_a_subprocess(tiny_config, tmp_path):
+    code, output = run(['main.py', '--cfg', tiny_config(), 'DATA.ROOT', str(tmp_path / 'moved'), '--output',
+                        str(tmp_path / 'out')], check=False)
+    assert_user_error(code, output, f'{tmp_path}/moved/', 'file not found')
 
 
 @pytest.mark.slow

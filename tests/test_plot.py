@@ -1,4 +1,4 @@
-"""utils.plot: the training-curve PNG from log.jsonl files, and clear errors on bad logs."""
+"""utils/plot.py and tools.plot: the training-curve PNG from log.jsonl files, and clear errors on bad logs."""
 import json
 
 import numpy as np

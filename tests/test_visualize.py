@@ -1,4 +1,5 @@
-"""tools.visualize and models/visualize.py: GIF and contact sheet of the per-stage spatial modulator maps, no hooks left behind."""
+"""tools.visualize and models/visualize.py: GIF and contact sheet of the per-stage spatial modulator
+maps, no hooks left behind."""
 import os
 import subprocess
 import sys

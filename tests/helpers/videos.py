@@ -13,7 +13,7 @@ from datasets import decode
 from datasets.encode import write_video
 
 # Decoder parametrization for tests: where decord cannot be imported its cases show as skipped
-# (tests/test_environment.py fails on Linux x86_64, where decord has wheels and must be installed).
+# (tests/test_platform_packages.py fails on Linux x86_64, where decord has wheels and must be installed).
 BACKENDS = [pytest.param('decord', marks=pytest.mark.skipif(decode.decord is None, reason='decord cannot be imported')),
             'pyav']
 
