@@ -3,6 +3,7 @@
 Merge order (`get_config`): defaults <- `--cfg` file (with `BASE:` inheritance) <- `--opts` pairs
 <- trailing KEY VALUE pairs given without `--opts` <- command-line flags.
 """
+import argparse
 import difflib
 import os
 
@@ -144,8 +145,6 @@ _C.TRAIN.OPTIMIZER.MOMENTUM = 0.9
 # Augmentation (one random draw per clip, shared by all of its frames)
 # ----------------------------------------------------------------------------------------------
 _C.AUG = CN()
-# Kept from the paper's config; sampling is segment based (one frame per NUM_FRAMES segment).
-_C.AUG.FRAME_INTERVAL = 4
 # Random resized crop: area fraction and aspect-ratio range.
 _C.AUG.CROP_SCALE = (0.08, 1.0)
 _C.AUG.CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
@@ -386,6 +385,39 @@ def get_config(args=None):
     if args is not None:
         update_config(config, args)
     return config
+
+
+def parse_option(description, argv=None, add_arguments=None):
+    """(args, config) from the command line of main.py and main_KD.py: the flags both take, then
+    get_config. `description` is the command's docstring (its first line heads --help);
+    `add_arguments(parser)` lets main_KD.py add its own flags."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--cfg', required=True, metavar='FILE', help='config file')
+    parser.add_argument('--opts', nargs='+', metavar='KEY VALUE', help='config overrides')
+    parser.add_argument('--batch-size', type=int, help='clips per GPU (DATA.BATCH_SIZE)')
+    parser.add_argument('--resume', help='checkpoint to resume from, or to evaluate with --eval')
+    parser.add_argument('--accumulation-steps', type=int, help='micro-batches per optimiser step')
+    parser.add_argument('--use-checkpoint', action='store_true', help='gradient checkpointing')
+    parser.add_argument('--amp-opt-level', choices=['O0', 'O1', 'O2'],
+                        help='O0 float32; O1 torch.autocast (bfloat16, or float16 + GradScaler); '
+                             'O2 is the same as O1')
+    parser.add_argument('--output', metavar='PATH',
+                        help='root of output folders (with --eval: where eval_<clips>x<crops>/ goes)')
+    parser.add_argument('--pretrained', help='ImageNet FocalNet weights (TRAIN.PRETRAINED_PATH)')
+    parser.add_argument('--eval', action='store_true',
+                        help='only evaluate the --resume checkpoint, into <its folder>/eval_<clips>x<crops>/')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the traceback of user errors too (or set DVFL_DEBUG=1)')
+    # torch.distributed.launch passes --local_rank (ignored); torchrun sets LOCAL_RANK, which
+    # utils.distributed reads.
+    parser.add_argument('--local_rank', '--local-rank', type=int, help=argparse.SUPPRESS)
+    parser.add_argument('overrides', nargs='*', metavar='KEY VALUE',
+                        help='more overrides, as with --opts (e.g. TEST.NUM_CLIP 4 TEST.NUM_CROP 3)')
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_intermixed_args(argv)
+    return args, get_config(args)
 
 
 def load_config_file(cfg_file, opts=()):

@@ -3,30 +3,12 @@
     python get_flops.py --cfg configs/ucf101/VFL-Net.yaml [--teacher] [--opts KEY VALUE ...]
 """
 import argparse
-import logging
-import warnings
-
-import torch
-
-warnings.filterwarnings('ignore', category=FutureWarning)  # fvcore's import touches torch.jit
-from fvcore.nn import FlopCountAnalysis  # noqa: E402
 
 from config import load_config_file
 from models import build_model
+from models.flops import count
 from utils.errors import cli_main
 from utils.logger import setup_logging
-
-
-def count(model, num_frames, input_size):
-    """(parameters, GFLOPs, {operator: occurrences fvcore could not count}) at batch 1."""
-    model.eval()
-    clip = torch.zeros(1, num_frames, 3, input_size, input_size)
-    analysis = FlopCountAnalysis(model, clip)
-    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    logging.getLogger('fvcore').setLevel(logging.ERROR)
-    with torch.no_grad():
-        gflops = analysis.total() / 1e9
-    return sum(p.numel() for p in model.parameters()), gflops, dict(analysis.unsupported_ops())
 
 
 def main(argv=None):

@@ -1,4 +1,4 @@
-"""Distil a frozen Video-FocalNet teacher into VFL-Net: main.py's wiring plus a teacher in the loss.
+"""Distil a frozen Video-FocalNet teacher into VFL-Net: main.py's run (engine.run) plus a teacher in the loss.
 
     torchrun --nproc_per_node 3 main_KD.py --cfg configs/ucf101/VFL-Net_kd.yaml --output output/ \\
         --opts DATA.NUM_FRAMES 8 KD.ALPHA 0.2 KD.BETA 0.3 KD.GAMMA 0.5 KD.TEMPERATURE 10
@@ -15,9 +15,9 @@ import time
 import torch
 import torch.distributed as dist
 
+from config import parse_option
 from datasets import build_batch_augment, build_dataloader
-from engine import amp_settings, autocast, prepare_batch
-from main import begin_epoch, parse_option, run, session
+from engine import amp_settings, autocast, begin_epoch, prepare_batch, run, session
 from models import build_model
 from utils.checkpoint import load_model_weights
 from utils.distributed import get_rank, get_world_size, is_dist

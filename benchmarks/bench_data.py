@@ -24,9 +24,9 @@ from torchvision.transforms import v2
 from config import load_config_file
 from datasets import build_batch_augment, build_dataloader, build_val_loader
 from datasets.decode import decord, read_clip, resolve_backend
+from datasets.encode import marker_frames, write_video
 from datasets.sampling import train_indices, train_offsets
 from datasets.transforms import normalize, resize_side
-from tests.videos import marker_frames, write_video
 
 
 def clock():

@@ -10,7 +10,7 @@ MFU = 2 x fvcore count x 3 x clips/s / peak: fvcore counts a multiply-add as one
 step is about 3 forward passes. --peak-tflops is the GPU's dense bf16 peak (H200 SXM: ~989).
 The input path is the training DataLoader main.py builds (decode, augment, normalise in
 --workers processes, pinned, copied to the GPU) over DIR/train.csv, e.g. from
-`python -m datasets.synthetic --out DIR --size 320x240 --frames 48`.
+`python -m tools.make_demo_data --out DIR --size 320x240 --frames 48`.
 """
 import argparse
 import logging
@@ -22,8 +22,8 @@ import torch.nn as nn
 
 from config import load_config_file
 from engine import train_one_epoch
-from get_flops import count
 from models import build_model
+from models.flops import count
 from utils.losses import SupervisedLoss
 from utils.optim import build_optimizer
 

@@ -1,7 +1,7 @@
 """Video data pipeline: annotations, decoding, sampling, worker clip transforms, device-side batch
 augmentation and mixing, loaders.
 
-Tools: `python -m tools.check_data` (decode every listed file), `python -m datasets.splits` (build and
+Tools: `python -m tools.check_data` (decode every listed file), `python -m tools.splits` (build and
 check train/val lists). See DATA.md.
 """
 from .annotations import AnnotationError, read_annotations, read_label_list

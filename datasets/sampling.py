@@ -1,6 +1,6 @@
-"""Segment-based frame sampling (PROTOCOL.md): the video is cut into `num_frames` equal segments and
-one frame is taken from each. Videos shorter than `num_frames` repeat frames (segments shorter than
-a frame share it)."""
+"""Segment-based frame sampling (docs/protocol.md): the video is cut into `num_frames` equal segments
+and one frame is taken from each. Videos shorter than `num_frames` repeat frames (segments shorter
+than a frame share it)."""
 import torch
 
 

@@ -1,21 +1,15 @@
-"""Build train/val annotation files and the class list, and check a split for group leakage.
+"""Train/val annotation files and the class list from official split lists or a folder tree, and
+the group-leakage check of a split (the command line is tools/splits.py).
 
-    python -m datasets.splits ucf101  --lists ucfTrainTestlist --split 1 --out data/ucf101
-    python -m datasets.splits hmdb51  --splits testTrainMulti_7030_splits --split 1 --out data/hmdb51
-    python -m datasets.splits folders --root UCF50 --val-groups 21-25 --out data/ucf50
-    python -m datasets.splits leakage data/ucf101/train.csv data/ucf101/val.csv
-    python -m datasets.splits relabel published/hmdb51/train.csv --labels labels.csv --out train.csv
-
-Each builder writes `train.csv`, `val.csv` (`relative/path,label`, relative to the dataset folder
-that DATA.ROOT points at) and `labels.csv` (`id,name`), and refuses to write a split that puts one
-group (UCF `_gNN_`: clips cut from the same long video) in both train and val.
+Each builder returns (train, val, class names) for `write_split`, which writes `train.csv`, `val.csv`
+(`relative/path,label`, relative to the dataset folder that DATA.ROOT points at) and `labels.csv`
+(`id,name`); a split that puts one group (UCF `_gNN_`: clips cut from the same long video) in both
+train and val is refused.
 """
-import argparse
 import math
 import os
 import random
 import re
-import sys
 from collections import defaultdict
 
 from utils.errors import UserError
@@ -28,6 +22,11 @@ VIDEO_EXTENSIONS = ('.avi', '.mp4', '.webm', '.mkv', '.mov', '.m4v', '.mpg', '.m
 
 class SplitError(UserError, ValueError):
     """Input lists or a split that cannot be used; the message names the file, line or group."""
+
+
+def annotation_paths(csv_path):
+    """The video paths of a `path,label` file, in order."""
+    return [line.rpartition(',')[0] for _, line in _read_lines(csv_path)]
 
 
 def _read_lines(path):
@@ -207,69 +206,3 @@ def write_split(out_dir, train, val, names, prefix=''):
     write_csv(os.path.join(out_dir, 'val.csv'), [(prefix + p, y) for p, y in val])
     with open(os.path.join(out_dir, 'labels.csv'), 'w', newline='') as f:
         f.write('id,name\n' + ''.join(f'{i},{n}\n' for i, n in enumerate(names)))
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m datasets.splits', description=__doc__.split('\n\n')[0])
-    sub = parser.add_subparsers(dest='command', required=True)
-
-    def common(p):
-        p.add_argument('--out', required=True, help='folder for train.csv, val.csv, labels.csv')
-        p.add_argument('--labels', help='existing id,name list whose class order to keep (e.g. the paper\'s)')
-        p.add_argument('--prefix', default='', help='prepended to every path (e.g. "UCF-101/")')
-
-    p = sub.add_parser('ucf101', help='official UCF101 lists (classInd.txt, trainlist0N.txt, testlist0N.txt)')
-    p.add_argument('--lists', required=True, help='folder of the official list files')
-    p.add_argument('--split', type=int, choices=(1, 2, 3), default=1)
-    common(p)
-    p = sub.add_parser('hmdb51', help='official HMDB51 split files (<class>_test_split<N>.txt)')
-    p.add_argument('--splits', required=True, help='folder of the official split files')
-    p.add_argument('--split', type=int, choices=(1, 2, 3), default=1)
-    common(p)
-    p = sub.add_parser('folders', help='<root>/<class>/<video> tree, split by group')
-    p.add_argument('--root', required=True)
-    p.add_argument('--val-groups', help='validation groups by number, e.g. 21-25 or 1,5,9')
-    p.add_argument('--val-fraction', type=float, default=0.2, help='else this fraction of each class\'s groups')
-    p.add_argument('--group-pattern', default=GROUP_PATTERN, help='regex whose first group names the group')
-    p.add_argument('--seed', type=int, default=0)
-    common(p)
-    p = sub.add_parser('leakage', help='report groups present in both files of a train/val pair')
-    p.add_argument('train_csv')
-    p.add_argument('val_csv')
-    p.add_argument('--group-pattern', default=GROUP_PATTERN)
-    p = sub.add_parser('relabel', help='relabel a path,label file from class folders and a class list')
-    p.add_argument('csv')
-    p.add_argument('--labels', required=True)
-    p.add_argument('--out', required=True, help='output csv')
-    args = parser.parse_args(argv)
-
-    try:
-        if args.command == 'leakage':
-            paths = [[line.rpartition(',')[0] for _, line in _read_lines(f)] for f in (args.train_csv, args.val_csv)]
-            leaks = find_leakage(*paths, args.group_pattern)
-            for (cls, group), (n_train, n_val) in leaks.items():
-                print(f'{cls} group {group}: {n_train} train, {n_val} val')
-            print(f'{len(leaks)} group(s) in both {args.train_csv} and {args.val_csv}')
-            return 1 if leaks else 0
-        if args.command == 'relabel':
-            rows, _ = relabel(args.csv, args.labels)
-            write_csv(args.out, rows)
-            print(f'wrote {len(rows)} lines to {args.out}')
-            return 0
-        if args.command == 'ucf101':
-            train, val, names = ucf101_split(args.lists, args.split, args.labels)
-        elif args.command == 'hmdb51':
-            train, val, names = hmdb51_split(args.splits, args.split, args.labels)
-        else:
-            train, val, names = folder_split(args.root, args.val_groups, args.val_fraction, args.group_pattern,
-                                             args.labels, args.seed)
-    except (SplitError, ValueError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    write_split(args.out, train, val, names, args.prefix)
-    print(f'wrote {len(train)} train and {len(val)} val videos of {len(names)} classes to {args.out}')
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

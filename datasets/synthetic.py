@@ -13,17 +13,15 @@ All classes are invariant to a horizontal flip (left and right motion form one c
 training recipe's flips, crops, colour jitter and grayscale keep the labels valid. The object is
 kept far from the background in brightness so that it stays visible under grayscale and jitter.
 
-Usage: ``python -m datasets.synthetic --out data/demo`` writes ``train/<class>/*.mp4``,
+``python -m tools.make_demo_data --out data/demo`` (``generate``) writes ``train/<class>/*.mp4``,
 ``val/<class>/*.mp4``, ``train.csv`` and ``val.csv`` (``relative/path.mp4,label`` lines) and
 ``labels.csv`` (``id,name`` with a header) under ``--out``; point ``DATA.ROOT``,
 ``DATA.TRAIN_FILE``, ``DATA.VAL_FILE`` and ``DATA.LABEL_LIST`` at them.
 """
-import argparse
 import concurrent.futures
 import multiprocessing
 import os
 import sys
-import time
 
 import av
 import numpy as np
@@ -229,44 +227,3 @@ def generate(out_dir, clips_per_class=100, val_per_class=24, size=64, num_frames
     _write_lines(paths['val_file'], annotations['val'])
     _write_lines(paths['train_file'], annotations['train'])
     return paths
-
-
-def _size_arg(text):
-    try:
-        if 'x' in text:
-            width, height = (int(v) for v in text.split('x'))
-            return height, width
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be N or WIDTHxHEIGHT, got '{text}'") from None
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--out', required=True, help='output folder (DATA.ROOT)')
-    parser.add_argument('--clips-per-class', type=int, default=100, help='training clips per class')
-    parser.add_argument('--val-per-class', type=int, default=24, help='validation clips per class')
-    parser.add_argument('--size', type=_size_arg, default=64, help='frame side N, or WIDTHxHEIGHT')
-    parser.add_argument('--frames', type=int, default=16, help='frames per clip')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--workers', type=int, default=None,
-                        help='encoding processes (default: one per usable CPU, at most 4)')
-    parser.add_argument('--classes', nargs='+', default=list(DEFAULT_CLASSES), choices=CLASSES,
-                        help='classes, in label order')
-    args = parser.parse_args(argv)
-    start = time.time()
-    try:
-        paths = generate(args.out, args.clips_per_class, args.val_per_class, args.size,
-                         args.frames, args.seed, args.classes, args.workers)
-    except ValueError as err:
-        parser.error(str(err))
-    total = (args.clips_per_class + args.val_per_class) * len(args.classes)
-    print(f'wrote {total} clips ({len(args.classes)} classes) to {args.out} in '
-          f'{time.time() - start:.1f}s')
-    for key, path in paths.items():
-        print(f'  {key}: {path}')
-
-
-if __name__ == '__main__':
-    main()

@@ -1,4 +1,4 @@
-"""Clip transforms on uint8 `(T, C, H, W)` tensors (PROTOCOL.md), in the loader workers.
+"""Clip transforms on uint8 `(T, C, H, W)` tensors (docs/protocol.md), in the loader workers.
 
 Training: `ClipCrop` (random resized crop + flip, one draw per clip from the clip's own generator,
 shared by all frames); the rest of the recipe runs batched on the device (batch_augment.py).

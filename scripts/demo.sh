@@ -23,7 +23,7 @@ start=$(date +%s)
 
 if [ ! -f "$DATA/train.csv" ]; then
   echo "== generating the demo data in $DATA"
-  $PY -m datasets.synthetic --out "$DATA" --clips-per-class "$CLIPS" --val-per-class "$VAL" --size 40 --frames 16
+  $PY -m tools.make_demo_data --out "$DATA" --clips-per-class "$CLIPS" --val-per-class "$VAL" --size 40 --frames 16
 fi
 run_dir() { ls -d "$OUT"/demo/"$1"/*/ | head -n 1; }
 last_ckpt() { ls "$(run_dir "$1")"ckpt_epoch_*.pth | sort -V | tail -n 1; }
@@ -45,9 +45,9 @@ echo "== results (2 clips x 3 crops per video; chance is 20%)"
 $PY -m tools.summary teacher="$(run_dir teacher)" student="$(run_dir student)" distilled="$(run_dir distilled)" \
     | tee "$OUT/summary.md"
 video="$DATA/$(head -n 1 "$DATA/val.csv" | cut -d, -f1)"
-echo "== predict.py: the distilled student on $video"
-$PY predict.py --cfg configs/demo/student_kd.yaml --checkpoint "$(last_ckpt distilled)" "$video" --topk 3 \
+echo "== tools.predict: the distilled student on $video"
+$PY -m tools.predict --cfg configs/demo/student_kd.yaml --checkpoint "$(last_ckpt distilled)" "$video" --topk 3 \
     --opts "${data_opts[@]}"
-$PY -m utils.plot "$(run_dir teacher)" "$(run_dir student)" "$(run_dir distilled)" \
+$PY -m tools.plot "$(run_dir teacher)" "$(run_dir student)" "$(run_dir distilled)" \
     --labels teacher student distilled --out "$OUT/curves.png"
 echo "== done in $(( $(date +%s) - start )) s: $OUT/summary.md, $OUT/curves.png"

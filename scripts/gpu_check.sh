@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # GPU check, one script for a CUDA machine (about 10 minutes on one H200):
 #  1. the CUDA-marked tests (AMP fp16 + GradScaler and bf16, NCCL DDP, channels-last, torch.compile,
-#     evaluation and predict.py on CUDA equal to CPU);
+#     evaluation and tools.predict on CUDA equal to CPU);
 #  2. VFL-Net and Video-FocalNet-B training steps at 8 x 224 under bf16: clips/s, peak memory, MFU
 #     (PEAK_TFLOPS: the GPU's dense bf16 peak, default the H200's ~989), and the training input path
 #     with WORKERS loader workers against the model's consumption (benchmarks/bench_gpu.py);
 #  3. a short real run: main.py under torchrun (NCCL, bf16) on generated 320x240 videos with a
-#     4 clips x 3 crops evaluation, then predict.py on CUDA with its checkpoint.
+#     4 clips x 3 crops evaluation, then tools.predict on CUDA with its checkpoint.
 # Every stage runs even when an earlier one fails; the script exits non-zero if any failed.
 #   bash scripts/gpu_check.sh            # PEAK_TFLOPS=989 WORKERS=16 BATCHES="8 32 64" STEPS=10
 set -uo pipefail
@@ -34,7 +34,7 @@ $PY -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cu
 stage "CUDA tests" $PY -m pytest -q -m cuda -p no:cacheprovider tests
 
 # 5 classes x 160 clips: enough batches for the input path's 16 workers (2 x 16 warm + 4 x 16 timed).
-stage "generate data" bash -c "[ -f '$DATA/train.csv' ] || $PY -m datasets.synthetic --out '$DATA' \
+stage "generate data" bash -c "[ -f '$DATA/train.csv' ] || $PY -m tools.make_demo_data --out '$DATA' \
     --clips-per-class 160 --val-per-class 2 --size 320x240 --frames 48"
 
 # shellcheck disable=SC2086
@@ -54,10 +54,10 @@ train_and_predict() {
   [ $rc -eq 0 ] || return $rc
   local ckpt
   ckpt=$(ls "$out"/gpu_check/VFL-Net/*/ckpt_epoch_0.pth) || return 1
-  $PY predict.py --cfg configs/ucf101/VFL-Net.yaml --checkpoint "$ckpt" --device cuda --topk 2 \
+  $PY -m tools.predict --cfg configs/ucf101/VFL-Net.yaml --checkpoint "$ckpt" --device cuda --topk 2 \
     --opts DATA.LABEL_LIST "$DATA/labels.csv" MODEL.NUM_CLASSES 5 -- "$DATA"/val/*/*.mp4
 }
-stage "main.py + predict.py on CUDA (VFL-Net, bf16)" train_and_predict
+stage "main.py + tools.predict on CUDA (VFL-Net, bf16)" train_and_predict
 
 echo
 echo "logs and data in $WORK"

@@ -1,14 +1,15 @@
 """Shared fixtures: the tiny model, tiny dataset and tiny config factories every test file uses.
 
-The implementations live in tests/runs.py (configs, subprocess runs, the tiny model) and
-tests/videos.py (real generated video files); these fixtures are the one way tests reach them.
+The implementations live in tests/helpers/runs.py (configs, subprocess runs, the tiny model) and
+tests/helpers/videos.py (real generated video files); these fixtures are the one way tests reach them.
 """
 import os
 
 import pytest
 
-from tests import runs
-from tests.videos import make_dataset
+from tests.helpers import runs
+from tests.helpers.deploy import tiny_deployment
+from tests.helpers.videos import make_dataset
 
 
 @pytest.fixture
@@ -38,6 +39,22 @@ def trained_teacher(tmp_path_factory, tiny_dataset):
                                extra={'MODEL': runs.TINY_TEACHER, 'TRAIN': {'EPOCHS': 1}})
     runs.run(['main.py', '--cfg', config, '--output', str(root / 'out')])
     return os.path.join(runs.run_dir(root / 'out'), 'ckpt_epoch_0.pth')
+
+
+@pytest.fixture(scope='session')
+def deployed(tmp_path_factory):
+    """A trained-model stand-in (tests/helpers/deploy.py: config, checkpoint, model, videos) for the
+    tools.predict, tools.export and tools.visualize tests. Shared: do not modify it or its files."""
+    return tiny_deployment(tmp_path_factory.mktemp('deployed'))
+
+
+@pytest.fixture(scope='session')
+def deployed_onnx(deployed):
+    """`deployed`'s model exported to ONNX, once per session (the export takes 10-30 s). Read only."""
+    from models.deploy import export_onnx
+
+    return export_onnx(deployed.model, deployed.config.DATA.NUM_FRAMES, deployed.config.DATA.INPUT_SIZE,
+                       os.path.join(os.path.dirname(deployed.cfg), 'tiny.onnx'))
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import re
 import pytest
 import torch
 
-from tests.runs import run, run_dir, teacher_section, write_config
-from tests.videos import make_dataset
+from tests.helpers.runs import run, run_dir, teacher_section, write_config
+from tests.helpers.videos import make_dataset
 
 pytestmark = pytest.mark.slow
 

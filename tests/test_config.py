@@ -3,14 +3,12 @@ shipped config builds and runs; get_flops.py prints the zoo's cost."""
 import glob
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from config import ConfigError, load_config_file
-from main import parse_option
+import get_flops
+from config import ConfigError, load_config_file, parse_option
 from models import ZOO, build_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,7 +17,7 @@ DATASET_CONFIGS = [c for c in CONFIGS if '_base_' not in c]
 
 
 def parse(*argv):
-    return parse_option(argv=list(argv))[1]
+    return parse_option('main.py', argv=list(argv))[1]
 
 
 def test_eval_command_trailing_overrides_without_opts():
@@ -200,16 +198,23 @@ def test_colour_jitter_from_an_old_config_is_an_error(tmp_path):
         parse('--cfg', 'configs/ucf101/VFL-Net.yaml', 'TRAIN.PRETRAINED_DEPTH', 'loose')
 
 
-def _flops(cfg, *extra):
-    out = subprocess.run([sys.executable, 'get_flops.py', '--cfg', cfg, *extra], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+def _flops(cfg, capsys, *extra):
+    """(params M, GFLOPs) as `python get_flops.py --cfg CFG` prints them (its main, in this process)."""
+    capsys.readouterr()
+    get_flops.main(['--cfg', cfg, *extra])
+    out = capsys.readouterr().out
     params = float(re.search(r'params: ([\d.]+)M', out).group(1))
     gflops = float(re.search(r'GFLOPs: ([\d.]+)', out).group(1))
     return params, gflops
 
 
-def test_get_flops_prints_params_and_gflops():
-    params, gflops = _flops('configs/ucf101/VFL-Net.yaml')
+def test_get_flops_prints_params_and_gflops(capsys):
+    params, gflops = _flops('configs/ucf101/VFL-Net.yaml', capsys)
     assert params == 22.2 and abs(gflops - 27.2) < 0.3
-    params, gflops = _flops('configs/ucf101/video-focalnet_base.yaml')
+
+
+@pytest.mark.slow
+def test_get_flops_of_the_teacher(capsys):
+    """Video-FocalNet-B at 8 x 224: 157M parameters to build and 221 GFLOPs to trace (seconds)."""
+    params, gflops = _flops('configs/ucf101/video-focalnet_base.yaml', capsys)
     assert params == 157.1 and abs(gflops - 220.9) < 1.0

@@ -15,7 +15,7 @@ from timm.scheduler import CosineLRScheduler
 
 import models  # noqa: F401  (registers the timm entries)
 from engine import amp_settings, evaluate, train_one_epoch, view_probs
-from tests.runs import TINY_MODEL, run
+from tests.helpers.runs import TINY_MODEL, run
 from utils.checkpoint import load_model_weights, save_checkpoint, unwrap
 from utils.losses import SupervisedLoss
 
@@ -148,7 +148,7 @@ def test_torch_compile_matches_eager_trains_and_saves_a_plain_checkpoint(tmp_pat
 def test_evaluation_on_cuda_equals_evaluation_on_cpu(tmp_path):
     from datasets import build_val_loader
     from models import build_model
-    from tests.videos import data_config, make_dataset
+    from tests.helpers.videos import data_config, make_dataset
 
     csvs = make_dataset(tmp_path / 'data', num_classes=3, videos_per_class=2, num_frames=16)
     overrides = {'MODEL__TYPE': TINY_MODEL['TYPE'], 'MODEL__DROP_PATH_RATE': 0.0,
@@ -176,12 +176,12 @@ def test_evaluation_on_cuda_equals_evaluation_on_cpu(tmp_path):
 
 
 def test_predict_on_cuda_equals_predict_on_cpu(tmp_path):
-    from tests.deploy import tiny_deployment
+    from tests.helpers.deploy import tiny_deployment
 
     d = tiny_deployment(tmp_path)
     probs = {}
     for device in ('cpu', 'cuda'):
-        _, output = run(['predict.py', '--cfg', d.cfg, '--checkpoint', d.checkpoint, *d.videos,
+        _, output = run(['-m', 'tools.predict', '--cfg', d.cfg, '--checkpoint', d.checkpoint, *d.videos,
                          '--json', '--device', device])
         results = json.loads(output[output.index('['):output.rindex(']') + 1])
         probs[device] = [{e['id']: e['prob'] for e in r['top']} for r in results]

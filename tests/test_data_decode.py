@@ -10,7 +10,8 @@ from torchvision.transforms.v2 import functional as F
 
 import datasets.decode as decode
 from datasets.decode import VideoDecodeError, count_frames, decode_frames, read_clip, scan_video
-from tests.videos import BACKENDS, frame_level, marker_frames, write_video
+from datasets.encode import frame_level, marker_frames, write_video
+from tests.helpers.videos import BACKENDS
 
 
 
@@ -182,7 +183,7 @@ def test_unknown_decoder_is_an_error():
 def test_decord_misread_width_falls_back_to_pyav(tmp_path):
     """decord 0.6 returns 4- or 6-channel frames for some widths; we must not pass them on."""
     import numpy as np
-    from tests.videos import write_video
+    from datasets.encode import write_video
     frames = np.random.default_rng(0).integers(0, 255, (6, 32, 48, 3), dtype=np.uint8)
     path = str(tmp_path / 'w48.mp4')
     write_video(path, frames, lossless=True)

@@ -14,7 +14,7 @@ from datasets.annotations import AnnotationError
 from datasets.decode import VideoDecodeError
 from datasets.sampling import test_indices as view_indices
 from datasets.transforms import SpatialViews, normalize
-from tests.videos import BACKENDS, data_config, make_dataset
+from tests.helpers.videos import BACKENDS, data_config, make_dataset
 
 # mixed containers, sizes (one portrait), frame rates, and a video shorter than NUM_FRAMES (4)
 MIXED = dict(num_frames=[12, 3, 9], size=[(64, 48), (48, 64), (40, 32)], fps=[25, 30, 12], ext=['.avi', '.mp4'])

@@ -12,8 +12,8 @@ import time
 import pytest
 import torch
 
-from tests.runs import ROOT, run, run_dir, write_config
-from tests.videos import make_dataset
+from tests.helpers.runs import ROOT, run, run_dir, write_config
+from tests.helpers.videos import make_dataset
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,8 @@ import os
 import pytest
 
 from datasets import read_annotations, read_label_list
-from datasets.splits import SplitError, find_leakage, folder_split, hmdb51_split, main, ucf101_split
+from datasets.splits import SplitError, find_leakage, folder_split, hmdb51_split, ucf101_split
+from tools.splits import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # One line per label of the published HMDB51 train list (labels 2..52, CRLF), as released.
@@ -60,7 +61,8 @@ def test_ucf101_refuses_a_group_in_both_lists(tmp_path):
     ucf_lists(tmp_path, extra_test=['YoYo/v_YoYo_g04_c07.avi'])
     with pytest.raises(SplitError, match=r'1 group\(s\) would be in both train and val \(e.g. yoyo/g04\)'):
         ucf101_split(str(tmp_path), 1)
-    assert main(['ucf101', '--lists', str(tmp_path), '--out', str(tmp_path / 'out')]) == 2
+    with pytest.raises(SplitError, match='would be in both train and val'):
+        main(['ucf101', '--lists', str(tmp_path), '--out', str(tmp_path / 'out')])
     assert not (tmp_path / 'out').exists()
 
 

@@ -9,8 +9,8 @@ import torch.multiprocessing as mp
 import torch.nn as nn
 
 from engine import evaluate, train_one_epoch
-from tests.runs import tiny_batch as batch
-from tests.runs import tiny_model
+from tests.helpers.runs import tiny_batch as batch
+from tests.helpers.runs import tiny_model
 from utils.checkpoint import CheckpointError, load_model_weights, save_checkpoint
 from utils.losses import SupervisedLoss
 

@@ -1,12 +1,13 @@
 """User mistakes end with one `error: <message>` line naming the file, key or value, exit status 2 and
-no traceback, from every entry point; --debug / DVFL_DEBUG=1 show the traceback; bugs keep theirs."""
+no traceback (every command's: tests/test_commands.py); --debug / DVFL_DEBUG=1 show the traceback;
+bugs keep theirs."""
 import pytest
 import torch
 
 from config import load_config_file
 from models import build_model
-from tests.runs import run, write_config
-from tests.videos import make_dataset
+from tests.helpers.runs import run, run_inline, write_config
+from tests.helpers.videos import make_dataset
 from utils.errors import UserError, cli_main
 
 
@@ -71,13 +72,21 @@ def text_file(tmp_path, name):
     return str(path)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize('mistake', list(MISTAKES))
-def test_user_mistakes_through_main(mistake, tiny_config, tiny_dataset, tmp_path):
+def test_user_mistakes_through_main(mistake, tiny_config, tiny_dataset, tmp_path, monkeypatch, capsys):
+    """main.py run in this process (the subprocess path: the tests below)."""
     make_args, needles = MISTAKES[mistake]
     args = make_args(tiny_config(), tmp_path, tiny_dataset)
-    code, output = run(['main.py', *args, '--output', str(tmp_path / 'out')], check=False)
-    assert_user_error(code, output, *(n.format(tmp=tmp_path) for n in needles))
+    code = run_inline('main.py', [*args, '--output', str(tmp_path / 'out')], monkeypatch)
+    out = capsys.readouterr()
+    assert_user_error(code, out.out + out.err, *(n.format(tmp=tmp_path) for n in needles))
+
+
+@pytest.mark.slow
+def test_a_user_mistake_in_a_subprocess(tiny_config, tmp_path):
+    code, output = run(['main.py', '--cfg', tiny_config(), 'DATA.ROOT', str(tmp_path / 'moved'), '--output',
+                        str(tmp_path / 'out')], check=False)
+    assert_user_error(code, output, f'{tmp_path}/moved/', 'file not found')
 
 
 @pytest.mark.slow
@@ -97,27 +106,6 @@ def test_a_bad_video_found_in_a_loader_worker(tmp_path):
 def test_no_teacher_through_main_kd(tiny_config, tmp_path):
     code, output = run(['main_KD.py', '--cfg', tiny_config(), '--output', str(tmp_path)], check=False)
     assert_user_error(code, output, 'TEACHER_MODEL.PRETRAINED_PATH')
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize('command', [
-    ['get_flops.py', '--cfg', '{missing}'],
-    ['visualize.py', '--cfg', '{missing}', '--checkpoint', 'x.pth', '--video', 'x.avi', '--out', '{tmp}/v'],
-    ['-m', 'tools.check_data', '--cfg', '{missing}'],
-    ['-m', 'tools.convert', 'src.pth', '{tmp}/dst.pth', '--cfg', '{missing}'],
-], ids=['get_flops', 'visualize', 'check_data', 'convert'])
-def test_every_entry_point_reports_a_missing_config_the_same_way(command, tmp_path):
-    missing = str(tmp_path / 'nowhere.yaml')
-    code, output = run([a.format(missing=missing, tmp=tmp_path) for a in command], check=False)
-    assert_user_error(code, output, missing)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize('module', ['tools.summary', 'utils.plot'])
-def test_tools_reading_runs_report_a_folder_that_is_not_a_run(module, tmp_path):
-    args = [f'run={tmp_path}'] if module == 'tools.summary' else [str(tmp_path), '--out', str(tmp_path / 'p.png')]
-    code, output = run(['-m', module, *args], check=False)
-    assert_user_error(code, output, str(tmp_path))
 
 
 @pytest.mark.slow

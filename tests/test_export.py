@@ -1,4 +1,4 @@
-"""export.py: the ONNX model of a tiny checkpoint equals PyTorch on real decoded clips (batch 1 and
+"""tools.export and models/deploy.py: the ONNX model of a tiny checkpoint equals PyTorch on real decoded clips (batch 1 and
 3), a mismatch fails the export, and a bad ONNX file fails naming it."""
 import copy
 import os
@@ -8,24 +8,15 @@ import shutil
 import pytest
 import torch
 
-import export
-from datasets import load_test_clip
-from export import OnnxError, check_export, export_onnx, load_onnx
-from tests.deploy import tiny_deployment
-from tests.runs import run
+from datasets import VideoDecodeError, load_test_clip
+from models.deploy import OnnxError, check_export, load_onnx
+from tests.helpers.runs import run
+from tools import export
+from utils.checkpoint import CheckpointError
 
 
-@pytest.fixture(scope='module')
-def deployed(tmp_path_factory):
-    """The tiny deployment and its ONNX export (exported once per module: ~10 s)."""
-    d = tiny_deployment(tmp_path_factory.mktemp('export'))
-    d.onnx = export_onnx(d.model, d.config.DATA.NUM_FRAMES, d.config.DATA.INPUT_SIZE,
-                         os.path.join(os.path.dirname(d.cfg), 'tiny.onnx'))
-    return d
-
-
-def test_onnxruntime_equals_pytorch_on_a_generated_video_at_batch_1_and_3(deployed):
-    onnx_model = load_onnx(deployed.onnx, deployed.config.DATA.NUM_FRAMES, deployed.config.DATA.INPUT_SIZE)
+def test_onnxruntime_equals_pytorch_on_a_generated_video_at_batch_1_and_3(deployed, deployed_onnx):
+    onnx_model = load_onnx(deployed_onnx, deployed.config.DATA.NUM_FRAMES, deployed.config.DATA.INPUT_SIZE)
     batch_dim = onnx_model.session.get_inputs()[0].shape[0]
     assert isinstance(batch_dim, str), f'batch dimension is fixed to {batch_dim}'
     clips, _ = load_test_clip(deployed.config, deployed.videos[1], num_clip=3, num_crop=1)
@@ -40,8 +31,8 @@ def test_onnxruntime_equals_pytorch_on_a_generated_video_at_batch_1_and_3(deploy
     assert (expected[0] - expected[1:]).abs().max() > 1e-4
 
 
-def test_mismatch_above_tolerance_fails_and_removes_the_file(deployed, tmp_path):
-    path = shutil.copy(deployed.onnx, tmp_path / 'copy.onnx')
+def test_mismatch_above_tolerance_fails_and_removes_the_file(deployed, deployed_onnx, tmp_path):
+    path = shutil.copy(deployed_onnx, tmp_path / 'copy.onnx')
     onnx_model = load_onnx(str(path), 4, 32)
     clips, _ = load_test_clip(deployed.config, deployed.videos[0], num_clip=3, num_crop=1)
     assert check_export(deployed.model, onnx_model, clips) <= 1e-4
@@ -54,10 +45,10 @@ def test_mismatch_above_tolerance_fails_and_removes_the_file(deployed, tmp_path)
 
 
 @pytest.mark.parametrize('content', [b'', b'not an onnx file\n', 'truncated'])
-def test_corrupt_onnx_file_is_a_clear_error_naming_it(deployed, tmp_path, content):
+def test_corrupt_onnx_file_is_a_clear_error_naming_it(deployed_onnx, tmp_path, content):
     path = tmp_path / 'model.onnx'
     if content == 'truncated':
-        content = open(deployed.onnx, 'rb').read()[:2000]
+        content = open(deployed_onnx, 'rb').read()[:2000]
     path.write_bytes(content)
     with pytest.raises(OnnxError, match=re.escape(str(path)) + ': cannot load the ONNX model'):
         load_onnx(str(path), 4, 32)
@@ -65,17 +56,16 @@ def test_corrupt_onnx_file_is_a_clear_error_naming_it(deployed, tmp_path, conten
         load_onnx(str(tmp_path / 'missing.onnx'), 4, 32)
 
 
-def test_onnx_for_another_clip_shape_than_the_config_is_refused(deployed):
+def test_onnx_for_another_clip_shape_than_the_config_is_refused(deployed_onnx):
     with pytest.raises(OnnxError, match=r"shape \['batch', 4, 3, 32, 32\].*\(batch, 8, 3, 32, 32\)"):
-        load_onnx(deployed.onnx, 8, 32)
+        load_onnx(deployed_onnx, 8, 32)
 
 
 def test_export_without_a_video_or_validation_list_says_so(deployed, tmp_path):
     out = tmp_path / 'never.onnx'
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(OnnxError, match='pass --video FILE, or set DATA.VAL_FILE'):
         export.main(['--cfg', deployed.cfg, '--checkpoint', deployed.checkpoint, '--out', str(out),
                      '--opts', 'DATA.VAL_FILE', ''])
-    assert 'pass --video FILE, or set DATA.VAL_FILE' in str(exit_info.value.code)
     assert not out.exists()
 
 
@@ -83,25 +73,24 @@ def test_export_with_an_unreadable_video_fails_naming_it(deployed, tmp_path):
     video = tmp_path / 'broken.mp4'
     video.write_bytes(b'\x00\x00\x00\x18ftypmp42' + b'\xff' * 500)
     out = tmp_path / 'never.onnx'
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(VideoDecodeError) as exc:
         export.main(['--cfg', deployed.cfg, '--checkpoint', deployed.checkpoint, '--out', str(out),
                      '--video', str(video)])
-    assert str(exit_info.value.code).startswith(f'export.py: error: {video}: ')
+    assert str(exc.value).startswith(f'{video}: ')
     assert not out.exists()
 
 
 def test_export_of_a_checkpoint_for_another_model_fails_naming_it(deployed, tmp_path):
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(CheckpointError) as exc:
         export.main(['--cfg', deployed.cfg, '--checkpoint', deployed.checkpoint, '--out',
                      str(tmp_path / 'x.onnx'), '--opts', 'MODEL.NUM_CLASSES', '5'])
-    message = str(exit_info.value.code)
-    assert deployed.checkpoint in message and 'does not fit the model' in message
+    assert deployed.checkpoint in str(exc.value) and 'does not fit the model' in str(exc.value)
 
 
 @pytest.mark.slow
 def test_export_command_verifies_on_the_validation_list_and_prints_latency(deployed, tmp_path):
     out = tmp_path / 'model.onnx'
-    _, output = run(['export.py', '--cfg', deployed.cfg, '--checkpoint', deployed.checkpoint,
+    _, output = run(['-m', 'tools.export', '--cfg', deployed.cfg, '--checkpoint', deployed.checkpoint,
                      '--out', str(out), '--runs', '3'])
     diff = re.search(r'verified on (\S+) \(batch 1 and 3\): max abs logit difference onnxruntime vs '
                      r'PyTorch (\S+) \(<= 0.0001\)', output)

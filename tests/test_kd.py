@@ -13,7 +13,7 @@ from timm.loss import SoftTargetCrossEntropy
 from config import get_config
 from engine import train_one_epoch
 from main_KD import build_teacher
-from tests.runs import (assert_kd_mix, final_record, records, run, run_dir, teacher_section, tiny_model,
+from tests.helpers.runs import (assert_kd_mix, final_record, records, run, run_dir, teacher_section, tiny_model,
                          write_config)
 from utils.checkpoint import CheckpointError
 from utils.errors import UserError

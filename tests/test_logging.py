@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from tests.runs import run, run_dir, write_config
-from tests.videos import make_dataset
+from tests.helpers.runs import run, run_dir, write_config
+from tests.helpers.videos import make_dataset
 from utils.logger import setup_logging, worker_logging
 
 

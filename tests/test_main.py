@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from tests.runs import final_record, records, run, run_dir, write_config
+from tests.helpers.runs import final_record, records, run, run_dir, run_inline, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -102,8 +102,8 @@ def test_non_finite_loss_stops_naming_the_step(dataset, tmp_path):
     assert not any(name.endswith('.tmp') for name in os.listdir(run_dir(tmp_path / 'out')))
 
 
-def test_eval_refuses_a_checkpoint_for_another_head(trained, tmp_path):
+def test_eval_refuses_a_checkpoint_for_another_head(trained, tmp_path, monkeypatch, capsys):
     cfg, out, _ = trained
-    code, log = run(['main.py', '--eval', '--cfg', cfg, '--output', str(tmp_path), '--resume',
-                     os.path.join(out, 'ckpt_epoch_1.pth'), 'MODEL.NUM_CLASSES', '4'], check=False)
-    assert code != 0 and 'head.weight: checkpoint (3, 64) vs model (4, 64)' in log
+    code = run_inline('main.py', ['--eval', '--cfg', cfg, '--output', str(tmp_path), '--resume',
+                                  os.path.join(out, 'ckpt_epoch_1.pth'), 'MODEL.NUM_CLASSES', '4'], monkeypatch)
+    assert code == 2 and 'head.weight: checkpoint (3, 64) vs model (4, 64)' in capsys.readouterr().err

@@ -7,8 +7,8 @@ import torch.nn as nn
 
 from config import load_config_file
 from engine import train_one_epoch
-from tests.runs import tiny_batch as batch
-from tests.runs import tiny_model
+from tests.helpers.runs import tiny_batch as batch
+from tests.helpers.runs import tiny_model
 from utils.losses import SupervisedLoss
 from utils.optim import build_optimizer, build_scheduler, scaled_lrs
 

@@ -1,10 +1,11 @@
-"""utils.plot: the training-curve PNG from log.jsonl files, and clear errors on bad logs."""
+"""utils/plot.py and tools.plot: the training-curve PNG from log.jsonl files, and clear errors on bad logs."""
 import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from tools.plot import main as plot_main
 from utils import plot
 from utils.errors import UserError
 
@@ -69,11 +70,11 @@ def test_command_line_with_labels(tmp_path, capsys):
     a = _write_log(tmp_path / 'a', _teacher_records())
     b = _write_log(tmp_path / 'b', _kd_records())
     out = tmp_path / 'p.png'
-    plot.main([str(a.parent), str(b.parent), '--out', str(out), '--labels', 'teacher', 'distilled'])
+    plot_main([str(a.parent), str(b.parent), '--out', str(out), '--labels', 'teacher', 'distilled'])
     assert out.stat().st_size > 10_000
     assert 'wrote' in capsys.readouterr().out
     with pytest.raises(UserError, match='1 labels for 2 runs'):
-        plot.main([str(a.parent), str(b.parent), '--out', str(out), '--labels', 'teacher'])
+        plot_main([str(a.parent), str(b.parent), '--out', str(out), '--labels', 'teacher'])
 
 
 def test_bad_line_is_reported_with_file_and_line(tmp_path):
@@ -107,4 +108,4 @@ def test_missing_or_empty_logs_are_reported(tmp_path, capsys):
     with pytest.raises(plot.LogError, match='no per-epoch records'):
         plot.read_log(str(empty))
     with pytest.raises(UserError, match='no such log file'):
-        plot.main([str(tmp_path / 'nowhere'), '--out', str(tmp_path / 'p.png')])
+        plot_main([str(tmp_path / 'nowhere'), '--out', str(tmp_path / 'p.png')])

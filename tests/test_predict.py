@@ -1,5 +1,6 @@
-"""predict.py on generated videos: top-k class names with the mean softmax over the views that
-engine.evaluate scores, bad videos named without losing the others, --json, and --onnx."""
+"""tools.predict on generated videos: top-k class names with the mean softmax over the views that
+engine.evaluate scores, bad videos named without losing the others, --json, and --onnx. main() runs
+in-process here (the command line itself: tests/test_commands.py and one subprocess run below)."""
 import json
 import math
 import re
@@ -7,21 +8,17 @@ import re
 import pytest
 import torch
 
-import predict
 from datasets import load_test_clip
-from engine import evaluate
-from export import export_onnx
-from tests.deploy import NUM_CLASSES, tiny_deployment
-from tests.runs import run
-
-
-@pytest.fixture(scope='module')
-def deployed(tmp_path_factory):
-    return tiny_deployment(tmp_path_factory.mktemp('predict'))
+from engine import evaluate, predict_video
+from tests.helpers.deploy import NUM_CLASSES, tiny_deployment
+from tests.helpers.runs import run
+from tools import predict
+from utils.checkpoint import CheckpointError
+from utils.errors import UserError
 
 
 def parse_json(output):
-    """The JSON list predict.py prints on stdout (the runner appends stderr after it)."""
+    """The JSON list tools.predict prints on stdout (the runner appends stderr after it)."""
     return json.loads(output[output.index('['):output.rindex(']') + 1])
 
 
@@ -39,11 +36,18 @@ def evaluation_probs(d, video, num_clip, num_crop):
     return probs
 
 
-@pytest.mark.slow
-def test_predict_prints_topk_with_the_evaluation_probabilities(deployed):
+def predict_main(argv, capsys):
+    """(exit status, stdout + stderr) of tools.predict's main() run in this process."""
+    capsys.readouterr()  # drop what came before (the ONNX exporter prints)
+    code = predict.main(argv)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_predict_prints_topk_with_the_evaluation_probabilities(deployed, capsys):
     videos = deployed.videos[:2]
-    _, output = run(['predict.py', '--cfg', deployed.cfg, '--checkpoint', deployed.checkpoint, *videos,
-                     '--views', '3x1', '--topk', '2', '--json'])
+    _, output = predict_main(['--cfg', deployed.cfg, '--checkpoint', deployed.checkpoint, *videos,
+                              '--views', '3x1', '--topk', '2', '--json'], capsys)
     results = parse_json(output)
     assert [r['video'] for r in results] == videos
     for result, video in zip(results, videos):
@@ -56,7 +60,7 @@ def test_predict_prints_topk_with_the_evaluation_probabilities(deployed):
             assert entry['prob'] == pytest.approx(expected[entry['id']], abs=1e-6)
 
     # Text form, with the config's default views (TEST.NUM_CLIP 2 x TEST.NUM_CROP 3).
-    _, output = run(['predict.py', '--cfg', deployed.cfg, '--checkpoint', deployed.checkpoint, videos[0]])
+    _, output = predict_main(['--cfg', deployed.cfg, '--checkpoint', deployed.checkpoint, videos[0]], capsys)
     expected = evaluation_probs(deployed, videos[0], 2, 3)
     assert f'{videos[0]} (2 clips x 3 crops)' in output
     lines = re.findall(r'^\s+(\d)\. (Class\d\d)\s+([\d.]+)$', output, re.M)
@@ -67,11 +71,13 @@ def test_predict_prints_topk_with_the_evaluation_probabilities(deployed):
 
 @pytest.mark.slow
 def test_unreadable_video_is_named_and_the_others_are_still_predicted(deployed, tmp_path):
+    """As a user types it (a subprocess): the exit status and both output streams."""
     corrupt = tmp_path / 'corrupt.avi'
     corrupt.write_bytes(b'RIFF\x00\x00\x00\x00AVI garbage' * 50)
     missing = str(tmp_path / 'missing.mp4')
     good = deployed.videos[0]
-    args = ['predict.py', '--cfg', deployed.cfg, '--checkpoint', deployed.checkpoint, str(corrupt), good, missing]
+    args = ['-m', 'tools.predict', '--cfg', deployed.cfg, '--checkpoint', deployed.checkpoint, str(corrupt), good,
+            missing]
     code, output = run(args, check=False)
     assert code == 1
     assert re.search(f'error: cannot decode {re.escape(str(corrupt))}: ', output), output
@@ -88,9 +94,8 @@ def test_unreadable_video_is_named_and_the_others_are_still_predicted(deployed, 
 
 
 @pytest.mark.slow
-def test_predict_through_onnxruntime_equals_the_checkpoint(deployed, tmp_path):
-    onnx = export_onnx(deployed.model, 4, 32, str(tmp_path / 'tiny.onnx'))
-    _, output = run(['predict.py', '--cfg', deployed.cfg, '--onnx', onnx, *deployed.videos, '--json'])
+def test_predict_through_onnxruntime_equals_the_checkpoint(deployed, deployed_onnx, capsys):
+    _, output = predict_main(['--cfg', deployed.cfg, '--onnx', deployed_onnx, *deployed.videos, '--json'], capsys)
     results = parse_json(output)
     for result, video in zip(results, deployed.videos):
         expected = evaluation_probs(deployed, video, 2, 3)
@@ -100,18 +105,16 @@ def test_predict_through_onnxruntime_equals_the_checkpoint(deployed, tmp_path):
 
 def test_checkpoint_of_another_model_is_a_clear_error(deployed, tmp_path, capsys):
     other = tiny_deployment(tmp_path, extra={'MODEL': {'FOCAL': {'EMBED_DIM': 16}}})
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(CheckpointError) as exc:
         predict.main(['--cfg', deployed.cfg, '--checkpoint', other.checkpoint, deployed.videos[0]])
-    message = str(exit_info.value.code)
-    assert other.checkpoint in message and 'does not fit the model' in message
+    assert other.checkpoint in str(exc.value) and 'does not fit the model' in str(exc.value)
 
 
 def test_corrupt_onnx_file_is_named(deployed, tmp_path):
     bad = tmp_path / 'bad.onnx'
     bad.write_bytes(b'\x08\x07garbage')
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(UserError, match=f'{bad}: cannot load the ONNX model'):
         predict.main(['--cfg', deployed.cfg, '--onnx', str(bad), deployed.videos[0]])
-    assert f'{bad}: cannot load the ONNX model' in str(exit_info.value.code)
 
 
 @pytest.mark.parametrize('views', ['4x2', 'x3', '0x1'])
@@ -123,9 +126,8 @@ def test_bad_views_argument_is_refused(deployed, views, capsys):
 
 
 def test_in_process_prediction_is_the_mean_of_the_views(deployed):
-    """predict() against a direct computation: softmax of each view's logits, averaged."""
-    probs = predict.predict(deployed.model, deployed.config, deployed.videos[2], 2, 3,
-                            device=torch.device('cpu'))
+    """engine.predict_video against a direct computation: softmax of each view's logits, averaged."""
+    probs = predict_video(deployed.model, deployed.config, deployed.videos[2], 2, 3, device=torch.device('cpu'))
     views, _ = load_test_clip(deployed.config, deployed.videos[2], 2, 3)
     with torch.no_grad():
         direct = deployed.model(views).softmax(-1).double().mean(0)

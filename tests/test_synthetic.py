@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from datasets import synthetic
+from tools import make_demo_data
+from utils.errors import UserError
 
 
 def _read_pyav(path):
@@ -153,13 +155,12 @@ def test_bad_arguments_fail_clearly(tmp_path):
 
 def test_command_line_writes_the_dataset(tmp_path, capsys):
     out = tmp_path / 'demo'
-    synthetic.main(['--out', str(out), '--clips-per-class', '1', '--val-per-class', '1',
-                    '--size', '32', '--frames', '4', '--classes', 'grow', 'shrink'])
+    make_demo_data.main(['--out', str(out), '--clips-per-class', '1', '--val-per-class', '1',
+                         '--size', '32', '--frames', '4', '--classes', 'grow', 'shrink'])
     assert 'wrote 4 clips (2 classes)' in capsys.readouterr().out
     assert _rows(out / 'labels.csv') == [['id', 'name'], ['0', 'grow'], ['1', 'shrink']]
     assert _rows(out / 'train.csv') == [['train/grow/grow_00000.mp4', '0'],
                                         ['train/shrink/shrink_00000.mp4', '1']]
     assert _read_pyav(str(out / 'val/shrink/shrink_00000.mp4')).shape == (4, 32, 32, 3)
-    with pytest.raises(SystemExit):
-        synthetic.main(['--out', str(tmp_path / 'bad'), '--size', '31'])
-    assert 'even' in capsys.readouterr().err
+    with pytest.raises(UserError, match='even'):
+        make_demo_data.main(['--out', str(tmp_path / 'bad'), '--size', '31'])

@@ -1,4 +1,5 @@
-"""visualize.py: GIF and contact sheet of the per-stage spatial modulator maps, no hooks left behind."""
+"""tools.visualize and models/visualize.py: GIF and contact sheet of the per-stage spatial modulator
+maps, no hooks left behind."""
 import os
 import subprocess
 import sys
@@ -9,16 +10,17 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageSequence
 
-import visualize
 from config import load_config_file
-from datasets import synthetic
+from datasets import load_test_clip, synthetic
 from models import build_model
+from models.visualize import HEADER, MIN_PANEL, modulation_maps
+from tools import visualize
 from utils.checkpoint import CheckpointError
 from utils.errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRAMES, SIZE = 4, 32
-PANEL = SIZE * -(-visualize.MIN_PANEL // SIZE)  # the integer upscale of visualize
+PANEL = SIZE * -(-MIN_PANEL // SIZE)  # the integer upscale of models/visualize.py
 
 
 @pytest.fixture(scope='module')
@@ -73,11 +75,11 @@ def test_gif_and_contact_sheet_have_input_plus_four_stage_panels(setup, tmp_path
     assert len(frames) == FRAMES
     assert all(f.shape == (PANEL, 5 * PANEL, 3) for f in frames)
     with Image.open(result['png']) as sheet:
-        assert sheet.size == (5 * PANEL, visualize.HEADER + FRAMES * PANEL)
+        assert sheet.size == (5 * PANEL, HEADER + FRAMES * PANEL)
 
     # The first panel is the input frame the model saw (up to the GIF's 256-colour palette), the
     # others overlay a heat map on it.
-    _, display = visualize.load_test_clip(setup['config'], video)
+    _, display = load_test_clip(setup['config'], video)
     expected = display[0].permute(0, 2, 3, 1).numpy().repeat(PANEL // SIZE, 1).repeat(PANEL // SIZE, 2)
     for t, frame in enumerate(frames):
         panels = np.split(frame.astype(int), 5, axis=1)
@@ -94,7 +96,7 @@ def test_maps_are_the_channel_mean_of_the_spatial_modulator(setup):
     last = model.layers[2].blocks[-1].modulation.h
     handle = last.register_forward_hook(lambda _m, _i, out: captured.append(out.detach()))
     try:
-        logits, maps = visualize.modulation_maps(model, clip)
+        logits, maps = modulation_maps(model, clip)
     finally:
         handle.remove()
     assert len(maps) == 4 and all(m.shape == (FRAMES, SIZE, SIZE) for m in maps)
@@ -111,7 +113,7 @@ def test_maps_are_the_channel_mean_of_the_spatial_modulator(setup):
 def test_command_line_from_a_csv_row(setup, tmp_path):
     out = tmp_path / 'vis' / 'row3'
     result = subprocess.run(
-        [sys.executable, 'visualize.py', '--cfg', setup['cfg'], '--checkpoint', setup['ckpt'],
+        [sys.executable, '-m', 'tools.visualize', '--cfg', setup['cfg'], '--checkpoint', setup['ckpt'],
          '--csv', setup['paths']['val_file'], '--row', '3', '--out', str(out),
          '--opts', 'DATA.DECODER', 'pyav'],
         cwd=REPO, capture_output=True, text=True, timeout=300)

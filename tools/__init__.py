@@ -1,5 +1,7 @@
-"""Command-line tools above the libraries: `python -m tools.<name>` from the repository root.
+"""Command-line tools, `python -m tools.<name>` from the repository root: each is a thin command line
+(arguments, printing, exit status) over library functions.
 
-They may import anything (config, models, datasets, utils, engine, the entry points); nothing in the
-libraries imports them. See README.md, "Layout".
+They import the libraries (utils, datasets, models), config and engine; never an entry point, a
+benchmark, a test or each other, and nothing imports them (tests/test_imports.py). See README.md,
+"Layout".
 """

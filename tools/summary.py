@@ -7,8 +7,8 @@ import json
 import os
 
 from config import load_config_file
-from get_flops import count
 from models import build_model
+from models.flops import count
 from utils.errors import UserError, cli_main
 
 

@@ -1,13 +1,11 @@
-"""Training curves from the `log.jsonl` files that main.py and main_KD.py write, one PNG for many runs.
-
-    python -m utils.plot RUN_DIR_OR_LOG [RUN_DIR_OR_LOG ...] --out plot.png [--labels A B ...]
+"""Training curves from the `log.jsonl` files that main.py and main_KD.py write, one PNG for many runs
+(the command line is tools/plot.py).
 
 Four panels per epoch: train loss (distillation runs add their KD and CE terms, dashed and dotted),
 learning rate, validation top-1 and top-5; one colour per run. Lines without an `epoch` and the
 `"final": true` summary are not curves (a run's final test top-1 goes into its legend entry). When a
 resumed run logged an epoch twice, the later line wins.
 """
-import argparse
 import json
 import math
 import numbers
@@ -16,7 +14,7 @@ import os
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .errors import UserError, cli_main
+from .errors import UserError
 
 PANELS = (('train_loss', 'train loss'), ('lr', 'learning rate'),
           ('val_acc1', 'val top-1 (%)'), ('val_acc5', 'val top-5 (%)'))
@@ -129,19 +127,3 @@ def _spans_decades(ax, decades=2):
     """A log scale for the learning rate when warm-up and decay span two or more decades."""
     values = [v for line in ax.lines for v in line.get_ydata() if v > 0 and math.isfinite(v)]
     return bool(values) and max(values) / min(values) >= 10 ** decades
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description='Plot train loss, learning rate and validation '
-                                     'top-1/top-5 per epoch of one or more runs (log.jsonl).')
-    parser.add_argument('runs', nargs='+', metavar='RUN_DIR_OR_LOG',
-                        help='a run folder holding log.jsonl, or the log file itself')
-    parser.add_argument('--out', required=True, help='PNG to write')
-    parser.add_argument('--labels', nargs='+', help='legend names, one per run')
-    args = parser.parse_args(argv)
-    plot_runs(args.runs, args.out, args.labels)
-    print(f'wrote {args.out}')
-
-
-if __name__ == '__main__':
-    cli_main(main)

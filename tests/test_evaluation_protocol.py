@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn as nn
 
+from datasets.encode import write_video
 from engine import evaluate
-from tests.videos import data_config, write_video
+from tests.helpers.videos import data_config
 
 # 4 videos x 3 views x 6 classes, labels [2, 5, 2, 5]. Top-1 / top-5 (%) by rule:
 # mean of softmaxes 25 / 100, mean of logits 0 / 75, first view 50 / 50.

@@ -13,8 +13,8 @@ from config import _C as DEFAULTS
 from config import load_config_file
 from models import build_model
 from models.pretrained import convert_to_video
-from tests.runs import ROOT, run, run_dir
-from tests.videos import make_dataset
+from tests.helpers.runs import ROOT, run, run_dir
+from tests.helpers.videos import make_dataset
 from utils.optim import build_optimizer, build_scheduler
 
 DATASETS = {'ucf101': 101, 'ucf50': 50, 'hmdb51': 51}
@@ -28,7 +28,7 @@ MODELS = {
 }
 # Every config: the same recipe (dotted key -> value).
 RECIPE = {
-    'DATA.NUM_FRAMES': 8, 'DATA.INPUT_SIZE': 224, 'DATA.BATCH_SIZE': 8, 'AUG.FRAME_INTERVAL': 4,
+    'DATA.NUM_FRAMES': 8, 'DATA.INPUT_SIZE': 224, 'DATA.BATCH_SIZE': 8,
     'AUG.FLIP_PROB': 0.5, 'AUG.CROP_SCALE': (0.08, 1.0), 'AUG.CROP_RATIO': (3 / 4, 4 / 3),
     'AUG.COLOR_JITTER': (0.4, 0.4, 0.2, 0.1), 'AUG.COLOR_JITTER_PROB': 0.8, 'AUG.GRAY_SCALE': 0.2,
     'AUG.MIXUP': 0.8, 'AUG.CUTMIX': 1.0, 'AUG.MIXUP_PROB': 1.0, 'AUG.MIXUP_SWITCH_PROB': 0.5,

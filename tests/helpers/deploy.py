@@ -1,4 +1,4 @@
-"""A trained-model stand-in for predict.py / export.py tests: a tiny dataset of generated videos,
+"""A trained-model stand-in for tools.predict / tools.export tests: a tiny dataset of generated videos,
 its config file, and a checkpoint of a tiny model written by the project's save_checkpoint."""
 import os
 from types import SimpleNamespace
@@ -7,8 +7,8 @@ import torch
 
 from config import load_config_file
 from models import build_model
-from tests.runs import write_config
-from tests.videos import make_dataset
+from tests.helpers.runs import write_config
+from tests.helpers.videos import make_dataset
 from utils.checkpoint import save_checkpoint
 from utils.optim import build_optimizer, build_scheduler
 
@@ -17,7 +17,7 @@ NUM_CLASSES = 3
 
 def tiny_deployment(root, seed=0, extra=None):
     """Namespace(cfg, config, checkpoint, model, videos): model in eval mode, its weights in the
-    checkpoint; `extra` is merged into the config file (see tests.runs.write_config)."""
+    checkpoint; `extra` is merged into the config file (see tests.helpers.runs.write_config)."""
     root = str(root)
     train_csv, val_csv, label_csv = make_dataset(os.path.join(root, 'data'), NUM_CLASSES,
                                                  videos_per_class=1, num_frames=[12, 20, 16],

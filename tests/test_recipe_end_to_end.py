@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.runs import (TINY_TEACHER, assert_kd_mix, final_record, records, run, run_dir, teacher_section,
+from tests.helpers.runs import (TINY_TEACHER, assert_kd_mix, final_record, records, run, run_dir, teacher_section,
                        write_config)
 
 pytestmark = pytest.mark.slow

@@ -1,9 +1,12 @@
 """The model benchmark runs as a user types it (at a toy size) and prints the figures it promises."""
 import re
 
-from tests.runs import run
+import pytest
+
+from tests.helpers.runs import run
 
 
+@pytest.mark.slow
 def test_bench_model_prints_ratios_memory_and_every_stage_block():
     _, out = run(['-m', 'benchmarks.bench_model', '--size', '32', '--frames', '2', '--batch', '1',
                   '--reps', '1', '--threads', '1', '--blocks'], timeout=300)

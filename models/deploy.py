@@ -1,27 +1,22 @@
-"""Export the clip classifier of a config and checkpoint to ONNX, verified against PyTorch.
+"""ONNX deployment of a clip classifier: export with torch.onnx, an onnxruntime session called like
+the PyTorch model, and the check that both give the same logits (tools.export, tools.predict --onnx).
 
-    python export.py --cfg configs/ucf101/VFL-Net_kd.yaml --checkpoint CKPT --out dvfl-net.onnx [--video V]
-
-The ONNX model takes `clips` float32 (batch, T, 3, S, S), normalised as in evaluation (T =
-DATA.NUM_FRAMES, S = DATA.INPUT_SIZE, batch dynamic) and returns `logits` (batch, classes).
-The export is checked with onnxruntime on real decoded clips (--video, else the first video of
-DATA.VAL_FILE) at batch 1 and 3: a max abs logit difference above 1e-4 fails the export and the
-file is removed. Then the CPU latency per clip of PyTorch eager and onnxruntime is printed.
-`predict.py --onnx` runs the exported file.
+The ONNX model takes `clips` float32 (batch, T, 3, S, S), normalised as in evaluation, batch
+dynamic, and returns `logits` (batch, classes). onnxruntime is imported only when a file is loaded.
 """
-import argparse
 import os
 import statistics
-import sys
 import time
 
 import numpy as np
 import torch
 
+from utils.errors import UserError
+
 TOLERANCE = 1e-4  # max abs logit difference accepted between onnxruntime and PyTorch
 
 
-class OnnxError(RuntimeError):
+class OnnxError(UserError, RuntimeError):
     """An ONNX file that cannot be loaded or used, or an export that does not match PyTorch."""
 
 
@@ -77,28 +72,13 @@ def load_onnx(path, num_frames=None, input_size=None, device='cpu', threads=None
     outputs = [o.name for o in session.get_outputs()]
     if 'clips' not in inputs or 'logits' not in outputs:
         raise OnnxError(f'{path}: expected input `clips` and output `logits` (a file written by '
-                        f'export.py), got inputs {sorted(inputs)} and outputs {outputs}')
+                        f'tools.export), got inputs {sorted(inputs)} and outputs {outputs}')
     want = [None, num_frames, 3, input_size, input_size]
     got = inputs['clips']
     if len(got) != 5 or any(w is not None and g != w for w, g in zip(want, got)):
         raise OnnxError(f'{path}: input `clips` has shape {got}, but the config gives (batch, '
                         f'{num_frames}, 3, {input_size}, {input_size}) (DATA.NUM_FRAMES, DATA.INPUT_SIZE)')
     return OnnxClassifier(session, path)
-
-
-def verification_clips(config, video=None):
-    """Three real test clips (one crop each) of `video`, or of the first video of DATA.VAL_FILE."""
-    from datasets import load_test_clip, read_annotations
-
-    if video is None:
-        listed = config.DATA.VAL_FILE and os.path.isfile(config.DATA.VAL_FILE)
-        if not listed:
-            raise OnnxError('the export is checked on a real video: pass --video FILE, or set '
-                            f'DATA.VAL_FILE to an annotation list (it is {config.DATA.VAL_FILE!r}, '
-                            'which is not a file)')
-        video = read_annotations(config.DATA.VAL_FILE, config.DATA.ROOT, config.MODEL.NUM_CLASSES)[0][0]
-    clips, _ = load_test_clip(config, video, num_clip=3, num_crop=1)
-    return clips, video
 
 
 @torch.no_grad()
@@ -129,48 +109,3 @@ def median_latency(fn, clip, warmup=2, runs=5):
         fn(clip)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def main(argv=None):
-    from config import load_config_file
-    from datasets import VideoDecodeError
-    from models import build_model
-    from utils.checkpoint import CheckpointError, load_model_weights
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--cfg', required=True, metavar='FILE', help='config the model was trained with')
-    parser.add_argument('--checkpoint', required=True, help='checkpoint of MODEL (strictly loaded)')
-    parser.add_argument('--out', required=True, help='ONNX file to write')
-    parser.add_argument('--video', help='video to verify the export on (default: first of DATA.VAL_FILE)')
-    parser.add_argument('--runs', type=int, default=5, help='timed runs per engine (median; after 2 warm-up)')
-    parser.add_argument('--opts', nargs='+', default=[], metavar='KEY VALUE', help='config overrides')
-    args = parser.parse_args(argv)
-
-    try:
-        config = load_config_file(args.cfg, args.opts)
-        T, S = config.DATA.NUM_FRAMES, config.DATA.INPUT_SIZE
-        clips, video = verification_clips(config, args.video)  # before exporting: fail early
-        model = build_model(config)
-        load_model_weights(model, args.checkpoint)
-        model.eval()
-        export_onnx(model, T, S, args.out)
-        onnx_model = load_onnx(args.out, T, S)
-        diff = check_export(model, onnx_model, clips)
-    except (OnnxError, CheckpointError, VideoDecodeError, ValueError, OSError) as err:  # not exporter bugs
-        sys.exit(f'export.py: error: {err}')
-    size = os.path.getsize(args.out) / 2 ** 20
-    print(f'wrote {args.out} ({size:.1f} MB): {config.MODEL.TYPE} ({config.MODEL.NAME}), input clips '
-          f'(batch, {T}, 3, {S}, {S}), output logits (batch, {config.MODEL.NUM_CLASSES})')
-    print(f'verified on {video} (batch 1 and {len(clips)}): max abs logit difference onnxruntime vs '
-          f'PyTorch {diff:.3g} (<= {TOLERANCE:g})')
-    clip = clips[:1]
-    eager = median_latency(model, clip, runs=args.runs)
-    ort_time = median_latency(onnx_model, clip, runs=args.runs)
-    print(f'CPU latency per clip (batch 1, {torch.get_num_threads()} threads, median of {args.runs}): '
-          f'PyTorch eager {eager * 1000:.1f} ms | onnxruntime {ort_time * 1000:.1f} ms | '
-          f'ratio ort/eager {ort_time / eager:.2f}')
-
-
-if __name__ == '__main__':
-    main()

@@ -1,7 +1,7 @@
-"""Top-k classes of video files under a trained model (a checkpoint, or an ONNX file from export.py).
+"""Top-k classes of video files under a trained model (a checkpoint, or an ONNX file from tools.export).
 
-    python predict.py --cfg configs/ucf101/VFL-Net_kd.yaml --checkpoint CKPT video1.avi video2.mp4
-    python predict.py --cfg configs/ucf101/VFL-Net_kd.yaml --onnx dvfl-net.onnx --views 4x3 --json *.avi
+    python -m tools.predict --cfg configs/ucf101/VFL-Net_kd.yaml --checkpoint CKPT video1.avi video2.mp4
+    python -m tools.predict --cfg configs/ucf101/VFL-Net_kd.yaml --onnx dvfl-net.onnx --views 4x3 --json *.avi
 
 A video's probabilities are the mean softmax over its views (clips x crops, default TEST.NUM_CLIP x
 TEST.NUM_CROP), decoded and scored exactly as in evaluation (main.py --eval), with the config's
@@ -16,8 +16,12 @@ import sys
 import torch
 
 from config import load_config_file
-from datasets import VideoDecodeError, load_test_clip, read_label_list
-from engine import amp_settings, view_probs
+from datasets import VideoDecodeError, read_label_list
+from engine import amp_settings, predict_video
+from models import build_model
+from models.deploy import load_onnx
+from utils.checkpoint import load_model_weights
+from utils.errors import UserError, cli_main
 
 
 def parse_views(text):
@@ -32,12 +36,12 @@ def parse_views(text):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(prog='python -m tools.predict', description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--cfg', required=True, metavar='FILE', help='config the model was trained with')
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument('--checkpoint', help='checkpoint of MODEL (strictly loaded)')
-    model.add_argument('--onnx', metavar='FILE', help='ONNX model written by export.py (onnxruntime)')
+    model.add_argument('--onnx', metavar='FILE', help='ONNX model written by tools.export (onnxruntime)')
     parser.add_argument('videos', nargs='+', metavar='VIDEO', help='video files')
     parser.add_argument('--views', type=parse_views, metavar='CLIPSxCROPS',
                         help='views per video (default: TEST.NUM_CLIP x TEST.NUM_CROP of the config)')
@@ -64,49 +68,33 @@ def default_device(onnx):
 def load_classifier(config, args, device):
     """(model callable on clip batches, autocast dtype) from --checkpoint or --onnx."""
     if args.onnx:
-        from export import load_onnx
-
         return load_onnx(args.onnx, config.DATA.NUM_FRAMES, config.DATA.INPUT_SIZE, device.type), None
-    from models import build_model
-    from utils.checkpoint import load_model_weights
-
     model = build_model(config)
     load_model_weights(model, args.checkpoint)
     return model.to(device).eval(), amp_settings(config.AMP_OPT_LEVEL, device)[0]
 
 
-def predict(model, config, path, num_clip, num_crop, *, device, amp_dtype=None):
-    """Mean softmax (float64, classes) over the views of one video, as evaluate() computes it."""
-    views, _ = load_test_clip(config, path, num_clip, num_crop)
-    probs = view_probs(model, views[None], device=device, amp_dtype=amp_dtype,
-                       chunk_size=config.DATA.BATCH_SIZE)
-    return probs.sum(1).double()[0].cpu() / probs.shape[1]
-
-
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        config = load_config_file(args.cfg, args.opts)
-        if not config.DATA.LABEL_LIST:
-            raise ValueError(f'{args.cfg}: DATA.LABEL_LIST is not set; predict.py names classes from it')
-        names = read_label_list(config.DATA.LABEL_LIST, config.MODEL.NUM_CLASSES)
-        if args.device == 'cuda' and not torch.cuda.is_available():
-            raise ValueError('--device cuda: no CUDA device is available')
-        device = torch.device(args.device or default_device(args.onnx))
-        model, amp_dtype = load_classifier(config, args, device)
-    except (ValueError, RuntimeError, OSError) as err:  # config, labels, checkpoint, ONNX errors
-        sys.exit(f'predict.py: error: {err}')
+    config = load_config_file(args.cfg, args.opts)
+    if not config.DATA.LABEL_LIST:
+        raise UserError(f'{args.cfg}: DATA.LABEL_LIST is not set; tools.predict names classes from it')
+    names = read_label_list(config.DATA.LABEL_LIST, config.MODEL.NUM_CLASSES)
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        raise UserError('--device cuda: no CUDA device is available')
+    device = torch.device(args.device or default_device(args.onnx))
+    model, amp_dtype = load_classifier(config, args, device)
     num_clip, num_crop = args.views or (config.TEST.NUM_CLIP, config.TEST.NUM_CROP)
     topk = min(args.topk, len(names))
 
     results, failed = [], 0
     for path in args.videos:
         try:
-            probs = predict(model, config, path, num_clip, num_crop, device=device, amp_dtype=amp_dtype)
+            probs = predict_video(model, config, path, num_clip, num_crop, device=device, amp_dtype=amp_dtype)
         except VideoDecodeError as err:
             failed += 1
             results.append({'video': path, 'error': str(err)})
-            print(f'predict.py: error: cannot decode {err}', file=sys.stderr)
+            print(f'error: cannot decode {err}', file=sys.stderr)
             continue
         top = probs.topk(topk)
         results.append({'video': path, 'views': num_clip * num_crop, 'top': [
@@ -118,9 +106,9 @@ def main(argv=None):
     if args.json:
         print(json.dumps(results, indent=1))
     if failed:
-        print(f'predict.py: {failed} of {len(args.videos)} videos could not be decoded', file=sys.stderr)
+        print(f'{failed} of {len(args.videos)} videos could not be decoded', file=sys.stderr)
     return 1 if failed else 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    cli_main(main)

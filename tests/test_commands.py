@@ -1,0 +1,109 @@
+"""Every command the documentation gives (README.md, DATA.md, INSTALL.md, docs/, scripts/) exists and
+its `--help` runs as written, and each reports a user mistake as `error: ...` with exit status 2.
+
+The commands are read from the documents themselves, so a command renamed in the code but not in
+the docs (or the other way round) fails here. They run in this process, as `python X.py` or
+`python -m X` would run them (`runpy`, with `__name__ == '__main__'` and sys.argv set)."""
+import glob
+import os
+import re
+
+import pytest
+
+from tests.helpers.runs import ROOT, run_inline
+
+DOCUMENTS = ['README.md', 'DATA.md', 'INSTALL.md', *sorted(glob.glob(os.path.join(ROOT, 'docs', '*.md'))),
+             *sorted(glob.glob(os.path.join(ROOT, 'scripts', '**', '*.sh'), recursive=True))]
+# What starts a command in the documents; what follows is `-m module` or (after launcher options) a file.
+LAUNCHERS = {'python', 'python3', '$PY', '${PY}', '.venv/bin/python', 'torchrun'}
+MODULE = re.compile(r'[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*')
+PROJECT = {os.path.splitext(n)[0] for n in os.listdir(ROOT) if n.endswith('.py')} | {
+    n for n in os.listdir(ROOT) if os.path.isfile(os.path.join(ROOT, n, '__init__.py'))}
+
+
+def commands_in(text):
+    """The project commands in a document: 'main.py' for `python main.py ...` or `torchrun ...
+    main.py`, 'tools.predict' for `python -m tools.predict ...`; other modules (pytest, pip, venv)
+    are not the project's."""
+    text = text.replace('\\\n', ' ')  # shell line continuations
+    found = []
+    for line in text.splitlines():
+        tokens = [t.strip('"\'`;|()') for t in line.split()]
+        for i, token in enumerate(tokens):
+            if token not in LAUNCHERS:
+                continue
+            rest = tokens[i + 1:]
+            if rest[:1] == ['-m'] and len(rest) > 1:
+                if MODULE.fullmatch(rest[1]) and rest[1].split('.')[0] in PROJECT:  # not tools.<name>
+                    found.append(rest[1])
+            elif token == 'torchrun':
+                found += [t for t in rest if t.endswith('.py')][:1]
+            elif rest and rest[0].endswith('.py'):
+                found.append(rest[0])
+    return found
+
+
+def documented_commands():
+    commands = set()
+    for path in DOCUMENTS:
+        with open(os.path.join(ROOT, path)) as f:
+            commands.update(commands_in(f.read()))
+    return sorted(commands)
+
+
+COMMANDS = documented_commands()
+
+
+def test_the_documents_give_the_commands_users_need():
+    for command in ('main.py', 'main_KD.py', 'get_flops.py', 'tools.predict', 'tools.export', 'tools.visualize',
+                    'tools.make_demo_data', 'tools.splits', 'tools.plot', 'tools.check_data', 'tools.summary',
+                    'tools.convert', 'benchmarks.bench_model'):
+        assert command in COMMANDS
+
+
+def test_the_parser_reads_launchers_files_and_modules():
+    text = ('torchrun --nproc_per_node 3 main.py --cfg c.yaml\n$PY -m tools.plot a --out b\n'
+            '"$PY" -m venv .venv\n.venv/bin/python -m pytest -q\nsrun torchrun --nnodes "$N" \\\n    main_KD.py\n'
+            'python3 get_flops.py --cfg x\n`python -m datasets.synthetic --out d`\nsee models/registry.py\n')
+    assert commands_in(text) == ['main.py', 'tools.plot', 'main_KD.py', 'get_flops.py', 'datasets.synthetic']
+
+
+@pytest.mark.parametrize('command', COMMANDS)
+def test_help_runs_as_documented(command, monkeypatch, capsys):
+    code = run_inline(command, ['--help'], monkeypatch)
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith('usage: '), f'`{command} --help` exited {code}:\n{out[-2000:]}'
+
+
+# A mistake in the input of each command (except the benchmarks, which take only sizes): the missing
+# config, or a folder that is not a run.
+MISTAKES = {
+    'main.py': ['--cfg', '{missing}'],
+    'main_KD.py': ['--cfg', '{missing}'],
+    'get_flops.py': ['--cfg', '{missing}'],
+    'tools.check_data': ['--cfg', '{missing}'],
+    'tools.convert': ['src.pth', '{tmp}/dst.pth', '--cfg', '{missing}'],
+    'tools.export': ['--cfg', '{missing}', '--checkpoint', 'x.pth', '--out', '{tmp}/x.onnx'],
+    'tools.predict': ['--cfg', '{missing}', '--checkpoint', 'x.pth', 'x.avi'],
+    'tools.visualize': ['--cfg', '{missing}', '--checkpoint', 'x.pth', '--video', 'x.avi', '--out', '{tmp}/v'],
+    'tools.make_demo_data': ['--out', '{tmp}/demo', '--size', '31'],
+    'tools.splits': ['leakage', '{missing}', '{missing}'],
+    'tools.plot': ['{tmp}', '--out', '{tmp}/p.png'],
+    'tools.summary': ['run={tmp}'],
+}
+NEEDLE = {'tools.make_demo_data': 'even', 'tools.plot': '{tmp}', 'tools.summary': '{tmp}'}
+
+
+def test_every_documented_command_has_a_mistake_case():
+    assert sorted(MISTAKES) == [c for c in COMMANDS if not c.startswith('benchmarks.')]
+
+
+@pytest.mark.parametrize('command', sorted(MISTAKES))
+def test_a_user_mistake_is_one_error_line_and_status_2(command, tmp_path, monkeypatch, capsys):
+    missing = str(tmp_path / 'nowhere.yaml')
+    args = [a.format(missing=missing, tmp=tmp_path) for a in MISTAKES[command]]
+    code = run_inline(command, args, monkeypatch)
+    err = capsys.readouterr().err
+    needle = NEEDLE.get(command, '{missing}').format(missing=missing, tmp=tmp_path)
+    assert code == 2, err
+    assert re.fullmatch(r'error: [^\n]+\n', err) and needle in err, err

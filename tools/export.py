@@ -1,0 +1,73 @@
+"""Export the clip classifier of a config and checkpoint to ONNX, verified against PyTorch.
+
+    python -m tools.export --cfg configs/ucf101/VFL-Net_kd.yaml --checkpoint CKPT --out dvfl-net.onnx [--video V]
+
+The ONNX model takes `clips` float32 (batch, T, 3, S, S), normalised as in evaluation (T =
+DATA.NUM_FRAMES, S = DATA.INPUT_SIZE, batch dynamic) and returns `logits` (batch, classes).
+The export is checked with onnxruntime on real decoded clips (--video, else the first video of
+DATA.VAL_FILE) at batch 1 and 3: a max abs logit difference above 1e-4 fails the export and the
+file is removed. Then the CPU latency per clip of PyTorch eager and onnxruntime is printed.
+`python -m tools.predict --onnx` runs the exported file. The library is models/deploy.py.
+"""
+import argparse
+import os
+
+import torch
+
+from config import load_config_file
+from datasets import load_test_clip, read_annotations
+from models import build_model
+from models.deploy import TOLERANCE, OnnxError, check_export, export_onnx, load_onnx, median_latency
+from utils.checkpoint import load_model_weights
+from utils.errors import cli_main
+
+
+def verification_clips(config, video=None):
+    """Three real test clips (one crop each) of `video`, or of the first video of DATA.VAL_FILE."""
+    if video is None:
+        listed = config.DATA.VAL_FILE and os.path.isfile(config.DATA.VAL_FILE)
+        if not listed:
+            raise OnnxError('the export is checked on a real video: pass --video FILE, or set '
+                            f'DATA.VAL_FILE to an annotation list (it is {config.DATA.VAL_FILE!r}, '
+                            'which is not a file)')
+        video = read_annotations(config.DATA.VAL_FILE, config.DATA.ROOT, config.MODEL.NUM_CLASSES)[0][0]
+    clips, _ = load_test_clip(config, video, num_clip=3, num_crop=1)
+    return clips, video
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m tools.export', description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--cfg', required=True, metavar='FILE', help='config the model was trained with')
+    parser.add_argument('--checkpoint', required=True, help='checkpoint of MODEL (strictly loaded)')
+    parser.add_argument('--out', required=True, help='ONNX file to write')
+    parser.add_argument('--video', help='video to verify the export on (default: first of DATA.VAL_FILE)')
+    parser.add_argument('--runs', type=int, default=5, help='timed runs per engine (median; after 2 warm-up)')
+    parser.add_argument('--opts', nargs='+', default=[], metavar='KEY VALUE', help='config overrides')
+    args = parser.parse_args(argv)
+
+    config = load_config_file(args.cfg, args.opts)
+    T, S = config.DATA.NUM_FRAMES, config.DATA.INPUT_SIZE
+    clips, video = verification_clips(config, args.video)  # before exporting: fail early
+    model = build_model(config)
+    load_model_weights(model, args.checkpoint)
+    model.eval()
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    export_onnx(model, T, S, args.out)
+    onnx_model = load_onnx(args.out, T, S)
+    diff = check_export(model, onnx_model, clips)
+    size = os.path.getsize(args.out) / 2 ** 20
+    print(f'wrote {args.out} ({size:.1f} MB): {config.MODEL.TYPE} ({config.MODEL.NAME}), input clips '
+          f'(batch, {T}, 3, {S}, {S}), output logits (batch, {config.MODEL.NUM_CLASSES})')
+    print(f'verified on {video} (batch 1 and {len(clips)}): max abs logit difference onnxruntime vs '
+          f'PyTorch {diff:.3g} (<= {TOLERANCE:g})')
+    clip = clips[:1]
+    eager = median_latency(model, clip, runs=args.runs)
+    ort_time = median_latency(onnx_model, clip, runs=args.runs)
+    print(f'CPU latency per clip (batch 1, {torch.get_num_threads()} threads, median of {args.runs}): '
+          f'PyTorch eager {eager * 1000:.1f} ms | onnxruntime {ort_time * 1000:.1f} ms | '
+          f'ratio ort/eager {ort_time / eager:.2f}')
+
+
+if __name__ == '__main__':
+    cli_main(main)
