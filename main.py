@@ -38,8 +38,8 @@ def parse_option(description=__doc__, argv=None, add_arguments=None):
     parser.add_argument('--accumulation-steps', type=int, help='micro-batches per optimiser step')
     parser.add_argument('--use-checkpoint', action='store_true', help='gradient checkpointing')
     parser.add_argument('--amp-opt-level', choices=['O0', 'O1', 'O2'],
-                        help='O0 float32; O1 torch.autocast (bfloat16, or float16 + GradScaler); '
-                             'O2 is the same as O1')
+                        help='O0 float32; O1 torch.autocast in AMP_DTYPE (float16 + GradScaler, or '
+                             'bfloat16); O2 is the same as O1')
     parser.add_argument('--output', metavar='PATH',
                         help='root of output folders (with --eval: where eval_<clips>x<crops>/ goes)')
     parser.add_argument('--pretrained', help='ImageNet FocalNet weights (TRAIN.PRETRAINED_PATH)')
@@ -102,7 +102,7 @@ def _run(config, build_criterion, rank, world_size, device, logger):
     logger.info('config:\n' + config.dump())
     if device.type == 'cuda':
         torch.backends.cudnn.benchmark = True
-    amp_dtype, use_scaler = amp_settings(config.AMP_OPT_LEVEL, device)
+    amp_dtype, use_scaler = amp_settings(config.AMP_OPT_LEVEL, device, config.AMP_DTYPE)
     logger.info(f'AMP {config.AMP_OPT_LEVEL}: autocast dtype {amp_dtype}, GradScaler {use_scaler}')
 
     random_seed(config.SEED)  # identical initial weights on every rank
