@@ -145,6 +145,14 @@ _C.TRAIN.OPTIMIZER.MOMENTUM = 0.9
 # Augmentation (one random draw per clip, shared by all of its frames)
 # ----------------------------------------------------------------------------------------------
 _C.AUG = CN()
+# Segment sampling, one frame per NUM_FRAMES segment (datasets/sampling.py). As the published code
+# (mmaction SampleFrames, clip_len 1): the segments cover the first N - FRAME_INTERVAL + 1 frames of
+# an N-frame video (N - 3) in whole frames, (N - 3) // NUM_FRAMES each, so the last 3 to
+# NUM_FRAMES + 2 frames are never drawn; one test view takes the centres of those segments.
+_C.AUG.FRAME_INTERVAL = 4
+# True: NUM_FRAMES equal segments over all N frames instead (train and the 1-view test), so the end
+# of a video is sampled too. Multi-view testing (TEST.NUM_CLIP > 1) spans all frames either way.
+_C.AUG.SAMPLE_ALL_FRAMES = False
 # Random resized crop: area fraction and aspect-ratio range.
 _C.AUG.CROP_SCALE = (0.08, 1.0)
 _C.AUG.CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
@@ -191,10 +199,13 @@ _C.KD.TEACHER_CACHE = ''
 # ----------------------------------------------------------------------------------------------
 # Misc
 # ----------------------------------------------------------------------------------------------
-# Mixed precision: O0 = float32; O1 = torch.autocast (bfloat16 where supported, else float16 with
-# a GradScaler; on CPU bfloat16). O2 is accepted as a synonym of O1 (the published scripts pass it):
-# there is no separate O2 mode.
+# Mixed precision: O0 = float32; O1 = torch.autocast in AMP_DTYPE. O2 is accepted as a synonym of
+# O1 (the published scripts pass it): there is no separate O2 mode.
 _C.AMP_OPT_LEVEL = 'O0'
+# Autocast dtype on GPUs under O1/O2: 'float16' with a GradScaler (dynamic loss scaling), as the
+# published apex O1; or 'bfloat16', no scaler (a GPU without bfloat16 is an error). CPU autocast is
+# bfloat16 either way.
+_C.AMP_DTYPE = 'float16'
 # Root of outputs; the run folder is <OUTPUT>/<DATASET>/<MODEL.NAME>/LR_..._EP_..._OPT_..._FRAMES_...
 _C.OUTPUT = 'output'
 # Save a checkpoint every SAVE_FREQ epochs (and at the last epoch).
@@ -355,6 +366,8 @@ def update_config(config, args):
         config.EVAL_MODE = True
     if config.AMP_OPT_LEVEL not in ('O0', 'O1', 'O2'):
         raise ConfigError(f"AMP_OPT_LEVEL must be O0, O1 or O2, got '{config.AMP_OPT_LEVEL}'")
+    if config.AMP_DTYPE not in ('float16', 'bfloat16'):
+        raise ConfigError(f"AMP_DTYPE must be float16 or bfloat16, got '{config.AMP_DTYPE}'")
     if config.TEST.NUM_CROP not in (1, 3):
         raise ConfigError(f'TEST.NUM_CROP must be 1 or 3, got {config.TEST.NUM_CROP}')
     check_recipe_keys(config)
@@ -400,8 +413,8 @@ def parse_option(description, argv=None, add_arguments=None):
     parser.add_argument('--accumulation-steps', type=int, help='micro-batches per optimiser step')
     parser.add_argument('--use-checkpoint', action='store_true', help='gradient checkpointing')
     parser.add_argument('--amp-opt-level', choices=['O0', 'O1', 'O2'],
-                        help='O0 float32; O1 torch.autocast (bfloat16, or float16 + GradScaler); '
-                             'O2 is the same as O1')
+                        help='O0 float32; O1 torch.autocast in AMP_DTYPE (float16 + GradScaler, or '
+                             'bfloat16); O2 is the same as O1')
     parser.add_argument('--output', metavar='PATH',
                         help='root of output folders (with --eval: where eval_<clips>x<crops>/ goes)')
     parser.add_argument('--pretrained', help='ImageNet FocalNet weights (TRAIN.PRETRAINED_PATH)')

@@ -26,16 +26,24 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; training stops and the last checkpoint stays as it was."""
 
 
-def amp_settings(level, device):
-    """(autocast dtype or None, use GradScaler) for AMP_OPT_LEVEL on this device.
+def amp_settings(level, device, dtype='float16'):
+    """(autocast dtype or None, use GradScaler) for AMP_OPT_LEVEL and AMP_DTYPE on this device.
 
-    O0: float32. O1/O2: bfloat16 where supported (CPU, recent GPUs), else float16 with a GradScaler.
+    O0: float32. O1/O2 on a GPU: float16 with a GradScaler (the published apex O1), or bfloat16
+    without one; on CPU bfloat16 (CPU float16 autocast is slow and the recipe never ran there).
     """
     if level == 'O0':
         return None, False
-    if device.type == 'cuda' and not torch.cuda.is_bf16_supported():
-        return torch.float16, True
-    return torch.bfloat16, False
+    if dtype not in ('float16', 'bfloat16'):
+        raise UserError(f"AMP_DTYPE must be 'float16' or 'bfloat16', got {dtype!r}")
+    if device.type != 'cuda':
+        return torch.bfloat16, False
+    if dtype == 'bfloat16':
+        if not torch.cuda.is_bf16_supported():
+            raise UserError(f'AMP_DTYPE bfloat16: {torch.cuda.get_device_name(device)} does not support it; '
+                            'use AMP_DTYPE float16')
+        return torch.bfloat16, False
+    return torch.float16, True
 
 
 def autocast(device, dtype):
@@ -107,7 +115,10 @@ def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, e
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
             if lr_scheduler is not None:  # None: a constant LR (tests, benchmarks)
-                lr_scheduler.step_update(epoch * steps_per_epoch + (idx + 1) // accumulation_steps)
+                # After optimiser step t (counted from 0) the LR is set for t, not t + 1, as the
+                # published code's step_update(epoch * n + idx): step t runs at LR(t - 1), the first
+                # two at LR(0).
+                lr_scheduler.step_update(epoch * steps_per_epoch + (idx + 1) // accumulation_steps - 1)
             meters['grad_norm'].update(float(grad_norm))
 
         meters['loss'].update(loss_value, targets.size(0))
@@ -251,7 +262,7 @@ def _run(config, build_criterion, rank, world_size, device, logger):
     logger.info('config:\n' + config.dump())
     if device.type == 'cuda':
         torch.backends.cudnn.benchmark = True
-    amp_dtype, use_scaler = amp_settings(config.AMP_OPT_LEVEL, device)
+    amp_dtype, use_scaler = amp_settings(config.AMP_OPT_LEVEL, device, config.AMP_DTYPE)
     logger.info(f'AMP {config.AMP_OPT_LEVEL}: autocast dtype {amp_dtype}, GradScaler {use_scaler}')
 
     random_seed(config.SEED)  # identical initial weights on every rank

@@ -75,7 +75,7 @@ def cache_teacher(config, cache_dir, dtype):
 def _cache_teacher(config, cache_dir, dtype, rank, world_size, device, logger):
     if config.KD.TEACHER_CACHE:
         raise UserError('--cache-teacher writes a teacher cache and KD.TEACHER_CACHE reads one: pass one')
-    amp_dtype, _ = amp_settings(config.AMP_OPT_LEVEL, device)
+    amp_dtype, _ = amp_settings(config.AMP_OPT_LEVEL, device, config.AMP_DTYPE)
     _, _, loader_train, _ = build_dataloader(config)
     batch_augment = build_batch_augment(config, device, rank)
     writer = TeacherCacheWriter(cache_dir, config, world_size, rank, len(loader_train), dtype,

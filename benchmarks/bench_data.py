@@ -86,8 +86,8 @@ def reference_rate(dataset, config, repeats):
 
     def clip(path):
         offsets = train_offsets(num_frames, generator)
-        frames, _ = read_clip(path, lambda total: train_indices(total, num_frames, offsets), dataset.backend,
-                              dataset.short_side)
+        frames, _ = read_clip(path, lambda total: train_indices(total, num_frames, offsets, dataset.sampling),
+                              dataset.backend, dataset.short_side)
         return transform(frames)
 
     clip(dataset.samples[0][0])  # warm-up

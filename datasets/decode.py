@@ -62,12 +62,12 @@ def resolve_backend(name):
 
 def scaled_size(width, height, short_side):
     """(width, height) with the short side brought down to `short_side`, or None to keep the size.
-    The long side is computed as torchvision's Resize does, so its later resize is a no-op."""
+    The long side is rounded half up as transforms.short_side_size does (the published mmcv
+    rescale), so the transforms' own resize is then a no-op."""
     if not short_side or min(width, height) <= short_side:
         return None
-    if width <= height:
-        return short_side, int(short_side * height / width)
-    return int(short_side * width / height), short_side
+    factor = short_side / min(width, height)
+    return int(width * factor + 0.5), int(height * factor + 0.5)
 
 
 def _check_file(path):

@@ -20,6 +20,7 @@ from utils.logger import worker_logging
 
 from .annotations import read_annotations, read_label_list
 from .decode import VideoDecodeError, resolve_backend
+from .sampling import Sampling
 from .transforms import clip_crop, decode_side, normalize
 from .video_dataset import TestClips, TrainClips, test_views
 
@@ -81,18 +82,25 @@ def _loader_kwargs(config):
                 generator=torch.Generator().manual_seed(config.SEED))
 
 
+def frame_sampling(config):
+    """Where the frames are drawn (datasets/sampling.py): AUG.FRAME_INTERVAL, AUG.SAMPLE_ALL_FRAMES."""
+    return Sampling(config.AUG.FRAME_INTERVAL, config.AUG.SAMPLE_ALL_FRAMES)
+
+
 def build_train_dataset(config):
     _check_labels(config)
     return TrainClips(_samples(config, config.DATA.TRAIN_FILE, 'TRAIN_FILE'), config.DATA.NUM_FRAMES,
                       clip_crop(config), resolve_backend(config.DATA.DECODER),
-                      decode_side(config, train=True), config.DATA.SKIP_BAD_VIDEOS, config.SEED)
+                      decode_side(config, train=True), config.DATA.SKIP_BAD_VIDEOS, config.SEED,
+                      frame_sampling(config))
 
 
 def build_val_dataset(config, num_clip, num_crop):
     _check_labels(config)
     return TestClips(_samples(config, config.DATA.VAL_FILE, 'VAL_FILE'), config.DATA.NUM_FRAMES,
                      config.DATA.INPUT_SIZE, num_clip, num_crop, resolve_backend(config.DATA.DECODER),
-                     decode_side(config, train=False, num_crop=num_crop), config.DATA.SKIP_BAD_VIDEOS)
+                     decode_side(config, train=False, num_crop=num_crop), config.DATA.SKIP_BAD_VIDEOS,
+                     frame_sampling(config))
 
 
 def val_batch_size(config, num_views):
@@ -134,5 +142,6 @@ def load_test_clip(config, path, num_clip=1, num_crop=1):
     """Test views of one video file, as the evaluation sees them: (float (V, T, C, S, S) normalised,
     uint8 (V, T, C, S, S) for display). V = num_clip * num_crop, clip-major."""
     views = test_views(path, config.DATA.NUM_FRAMES, num_clip, num_crop, config.DATA.INPUT_SIZE,
-                       resolve_backend(config.DATA.DECODER), decode_side(config, False, num_crop))
+                       resolve_backend(config.DATA.DECODER), decode_side(config, False, num_crop),
+                       frame_sampling(config))
     return normalize(views), views

@@ -16,6 +16,22 @@ def resize_side(input_size):
     return round(input_size * 256 / 224)
 
 
+def short_side_size(height, width, side):
+    """(h, w) with the short side `side` and the long side rounded half up: mmcv.rescale_size, which
+    the published Resize(scale=(-1, side)) used."""
+    factor = side / min(height, width)
+    return int(height * factor + 0.5), int(width * factor + 0.5)
+
+
+def resize_short(clip, side):
+    """Short side to `side`, bilinear without antialias (half-pixel centres): what cv2.resize
+    INTER_LINEAR did in the published pipeline, within one level (cv2 uses fixed-point weights)."""
+    size = short_side_size(*clip.shape[-2:], side)
+    if tuple(clip.shape[-2:]) == size:
+        return clip
+    return F.resize(clip, list(size), antialias=False)
+
+
 def decode_side(config, train, num_crop=1):
     """Short side the decoder may scale down to: what the first resize of the chain asks for."""
     size = config.DATA.INPUT_SIZE
@@ -61,10 +77,9 @@ class ClipCrop:
     float: a quarter of the bytes). Colour jitter, grayscale and normalisation follow on the
     training device (datasets/batch_augment.py).
 
-    The recipe resizes the short side to 256/224 * S before the crop. Area fraction and aspect ratio
-    are relative, so the box is drawn on the decoded frames directly (already brought down to that
-    short side by the decoder) and resized once: the same distribution of crops, one interpolation
-    instead of two."""
+    As the published pipeline: the short side goes to 256/224 * S (bilinear, no antialias, as its
+    cv2 resize), the box is drawn on that frame, and the box is resized to S x S the same way (two
+    interpolations; benchmarks/measure_resize.py gives the difference to one antialiased resize)."""
 
     def __init__(self, input_size, scale, ratio, flip_prob):
         self.size, self.scale, self.ratio, self.flip_prob = input_size, tuple(scale), tuple(ratio), flip_prob
@@ -73,9 +88,15 @@ class ClipCrop:
         if not (len(self.ratio) == 2 and 0 < self.ratio[0] <= self.ratio[1]):
             raise ValueError(f'AUG.CROP_RATIO must be (min, max) aspect ratios > 0, got {ratio}')
 
+    def crop(self, frames, box):
+        """Frames at any size -> short side 256/224 * S -> the box (top, left, h, w), given on that
+        frame, resized to S x S."""
+        clip = resize_short(frames, resize_side(self.size))
+        return F.resized_crop(clip, *box, [self.size, self.size], antialias=False)
+
     def __call__(self, frames, generator):
-        top, left, h, w = crop_box(*frames.shape[-2:], self.scale, self.ratio, generator)
-        clip = F.resized_crop(frames, top, left, h, w, [self.size, self.size], antialias=True)
+        height, width = short_side_size(*frames.shape[-2:], resize_side(self.size))
+        clip = self.crop(frames, crop_box(height, width, self.scale, self.ratio, generator))
         if torch.rand((), generator=generator) < self.flip_prob:
             clip = F.horizontal_flip(clip)
         return clip
@@ -87,18 +108,21 @@ def clip_crop(config):
 
 
 def three_crops(clip, size):
-    """Three `size` squares at the start, centre and end of the long side (short side == size)."""
+    """Three `size` squares along the long side (short side == size) at 0, step and 2 * step,
+    step = (long - size) // 2: mmaction's ThreeCrop (start, centre, end to within a pixel)."""
     height, width = clip.shape[-2:]
     if width >= height:
-        return [F.crop(clip, 0, left, size, size) for left in (0, (width - size) // 2, width - size)]
-    return [F.crop(clip, top, 0, size, size) for top in (0, (height - size) // 2, height - size)]
+        step = (width - size) // 2
+        return [F.crop(clip, 0, left, size, size) for left in (0, step, 2 * step)]
+    step = (height - size) // 2
+    return [F.crop(clip, top, 0, size, size) for top in (0, step, 2 * step)]
 
 
 class SpatialViews:
     """Spatial test views of a clip: uint8 (T,C,H,W) -> uint8 (num_crop, T, C, S, S).
 
-    One crop: short side to 256/224*S, centre crop. Three crops: short side to S, three squares
-    along the long side (start, centre, end)."""
+    One crop: short side to 256/224*S, centre crop (offsets rounded down, as mmaction's CenterCrop).
+    Three crops: short side to S, three squares along the long side. Resizes as `resize_short`."""
 
     def __init__(self, input_size, num_crop=1):
         if num_crop not in (1, 3):
@@ -107,7 +131,9 @@ class SpatialViews:
 
     def __call__(self, clip):
         if self.num_crop == 1:
-            clip = F.resize(clip, [resize_side(self.size)], antialias=True)
-            return F.center_crop(clip, [self.size, self.size]).unsqueeze(0)
-        clip = F.resize(clip, [self.size], antialias=True)
+            clip = resize_short(clip, resize_side(self.size))
+            height, width = clip.shape[-2:]
+            top, left = (height - self.size) // 2, (width - self.size) // 2
+            return F.crop(clip, top, left, self.size, self.size).unsqueeze(0)
+        clip = resize_short(clip, self.size)
         return torch.stack(three_crops(clip, self.size))

@@ -9,18 +9,19 @@ from torch.utils.data import Dataset
 
 from .decode import VideoDecodeError, _log_once, read_clip
 from .rng import CLIP, torch_generator
-from .sampling import test_indices, train_indices, train_offsets
+from .sampling import Sampling, test_indices, train_indices, train_offsets
 from .transforms import SpatialViews, normalize
 
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 10
 
 
-def test_views(path, num_frames, num_clip, num_crop, input_size, backend='decord', short_side=None):
+def test_views(path, num_frames, num_clip, num_crop, input_size, backend='decord', short_side=None,
+               sampling=Sampling()):
     """uint8 (num_clip * num_crop, T, C, S, S) views of one video, clip-major (view = clip *
     num_crop + crop): the frames of all temporal views are decoded in one pass."""
     def sample(total):
-        return [i for k in range(num_clip) for i in test_indices(total, num_frames, k, num_clip)]
+        return [i for k in range(num_clip) for i in test_indices(total, num_frames, k, num_clip, sampling)]
 
     frames, _ = read_clip(path, sample, backend, short_side)            # (K*T, C, H, W)
     crops = SpatialViews(input_size, num_crop)(frames)                      # (N, K*T, C, S, S)
@@ -29,10 +30,10 @@ def test_views(path, num_frames, num_clip, num_crop, input_size, backend='decord
 
 
 class _VideoDataset(Dataset):
-    def __init__(self, samples, num_frames, backend, short_side=None, skip_bad=False):
+    def __init__(self, samples, num_frames, backend, short_side=None, skip_bad=False, sampling=Sampling()):
         self.samples = list(samples)
         self.num_frames, self.backend, self.short_side = num_frames, backend, short_side
-        self.skip_bad = skip_bad
+        self.skip_bad, self.sampling = skip_bad, sampling
 
     def __len__(self):
         return len(self.samples)
@@ -50,15 +51,15 @@ class TrainClips(_VideoDataset):
     device-side draws keyed on it (batch_augment.py) stay the same."""
 
     def __init__(self, samples, num_frames, transform, backend='decord', short_side=None, skip_bad=False,
-                 seed=0):
-        super().__init__(samples, num_frames, backend, short_side, skip_bad)
+                 seed=0, sampling=Sampling()):
+        super().__init__(samples, num_frames, backend, short_side, skip_bad, sampling)
         self.transform, self.seed = transform, seed
 
     def load(self, index, generator):
         path, label = self.samples[index]
         offsets = train_offsets(self.num_frames, generator)
-        frames, _ = read_clip(path, lambda total: train_indices(total, self.num_frames, offsets), self.backend,
-                              self.short_side)
+        frames, _ = read_clip(path, lambda total: train_indices(total, self.num_frames, offsets, self.sampling),
+                              self.backend, self.short_side)
         return self.transform(frames, generator), label
 
     def __getitem__(self, key):
@@ -84,8 +85,8 @@ class TestClips(_VideoDataset):
     """(views float (V, T, C, S, S), label, index) with V = num_clip * num_crop, clip-major."""
 
     def __init__(self, samples, num_frames, input_size, num_clip=1, num_crop=1, backend='decord',
-                 short_side=None, skip_bad=False):
-        super().__init__(samples, num_frames, backend, short_side, skip_bad)
+                 short_side=None, skip_bad=False, sampling=Sampling()):
+        super().__init__(samples, num_frames, backend, short_side, skip_bad, sampling)
         self.input_size, self.num_clip, self.num_crop = input_size, num_clip, num_crop
 
     def __getitem__(self, index):
@@ -105,5 +106,5 @@ class TestClips(_VideoDataset):
     def load(self, index):
         path, label = self.samples[index]
         views = test_views(path, self.num_frames, self.num_clip, self.num_crop, self.input_size,
-                           self.backend, self.short_side)
+                           self.backend, self.short_side, self.sampling)
         return normalize(views), label, index

@@ -193,9 +193,8 @@ class Conversion:
 
 
 def _new_head(ref):
-    """Truncated normal (std 0.02) weight, zero bias, as VideoFocalNet initialises its head."""
-    if ref.dim() == 1:
-        return torch.zeros_like(ref)
+    """Truncated normal (std 0.02) weight and bias: the published main.py / main_KD.py re-drew both
+    this way after loading ImageNet weights (the model's own init gives the head a zero bias)."""
     return trunc_normal_(torch.empty_like(ref), std=.02)
 
 
@@ -256,7 +255,7 @@ def convert_to_video(state_dict, model, require_head=False, source='<state dict>
                                       f'checkpoint, but {theirs} (model head '
                                       f'{tuple(target["head.weight"].shape)})')
             why = (f'classifier head re-initialised for {target["head.weight"].shape[0]} classes, '
-                   f'trunc normal std 0.02 and zero bias; {theirs}')
+                   f'weight and bias trunc normal std 0.02; {theirs}')
             conv.state_dict[key] = _new_head(ref)
             conv.initialised[key] = why
             continue

@@ -83,9 +83,11 @@ def test_amp_training_steps_follow_float32(amp_dtype, scaler_enabled, min_cosine
         assert scaler.is_enabled() and scaler.get_scale() == 2.0 ** 10
 
 
-def test_amp_settings_pick_bfloat16_on_gpus_that_support_it():
-    expected = (torch.bfloat16, False) if torch.cuda.is_bf16_supported() else (torch.float16, True)
-    assert amp_settings('O1', CUDA) == expected
+def test_amp_settings_float16_with_a_scaler_as_apex_o1_and_bfloat16_on_request():
+    assert amp_settings('O1', CUDA) == (torch.float16, True)
+    assert amp_settings('O1', CUDA, 'float16') == (torch.float16, True)
+    if torch.cuda.is_bf16_supported():
+        assert amp_settings('O1', CUDA, 'bfloat16') == (torch.bfloat16, False)
     assert amp_settings('O0', CUDA) == (None, False)
 
 

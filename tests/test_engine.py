@@ -8,10 +8,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn as nn
 
-from engine import evaluate, train_one_epoch
+from engine import amp_settings, evaluate, train_one_epoch
 from tests.helpers.runs import tiny_batch as batch
 from tests.helpers.runs import tiny_model
 from utils.checkpoint import CheckpointError, load_model_weights, save_checkpoint
+from utils.errors import UserError
 from utils.losses import SupervisedLoss
 
 
@@ -32,20 +33,34 @@ def step(model, loader, accumulation_steps=1):
     return scheduler.updates
 
 
+def test_amp_o1_is_float16_with_a_scaler_on_gpus_as_apex_o1():
+    """AMP_DTYPE float16 (the default): autocast float16 + GradScaler on CUDA, as the published
+    apex O1; CPU autocast is bfloat16 whatever AMP_DTYPE says. (The CUDA bfloat16 choice: test_cuda.py.)"""
+    cuda, cpu = torch.device('cuda'), torch.device('cpu')
+    for level in ('O1', 'O2'):
+        assert amp_settings(level, cuda) == amp_settings(level, cuda, 'float16') == (torch.float16, True)
+        assert amp_settings(level, cpu) == amp_settings(level, cpu, 'bfloat16') == (torch.bfloat16, False)
+    assert amp_settings('O0', cuda, 'bfloat16') == (None, False)
+    with pytest.raises(UserError, match="AMP_DTYPE must be 'float16' or 'bfloat16', got 'fp16'"):
+        amp_settings('O1', cpu, 'fp16')
+
+
 def test_accumulation_two_micro_batches_equal_one_batch():
     x, y = batch(4)
     whole, accum = tiny_model(), tiny_model()
-    assert step(whole, [(x, y)]) == [1]
-    assert step(accum, [(x[:2], y[:2]), (x[2:], y[2:])], accumulation_steps=2) == [1]
+    assert step(whole, [(x, y)]) == [0]
+    assert step(accum, [(x[:2], y[:2]), (x[2:], y[2:])], accumulation_steps=2) == [0]
     for (name, a), b in zip(whole.named_parameters(), accum.parameters()):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)
 
 
 def test_scheduler_advances_once_per_optimiser_step():
+    """After optimiser step t (from 0) the schedule is set for t, as the published code's
+    step_update(epoch * n + idx) after step idx."""
     x, y = batch(4)
     loader = [(x[:2], y[:2]), (x[2:], y[2:])] * 2
-    assert step(tiny_model(), loader, accumulation_steps=2) == [1, 2]
-    assert step(tiny_model(), loader, accumulation_steps=1) == [1, 2, 3, 4]
+    assert step(tiny_model(), loader, accumulation_steps=2) == [0, 1]
+    assert step(tiny_model(), loader, accumulation_steps=1) == [0, 1, 2, 3]
 
 
 def _ddp_worker(rank, init_file, out_file, accumulation_steps):

@@ -45,6 +45,34 @@ def test_cosine_schedule_over_all_steps_with_overlapping_warmup():
     assert opt.param_groups[0]['lr'] < base * 0.94
 
 
+def test_each_step_runs_at_the_lr_the_published_loop_gives_it():
+    """The published loop calls step_update(epoch * n + idx) after step idx: global step t runs at
+    LR(t - 1) (the first two at LR(0) = WARMUP_LR), across epoch boundaries too."""
+    cfg = load_config_file(RECIPE, ['TRAIN.EPOCHS', '3', 'TRAIN.WARMUP_EPOCHS', '1'])
+    steps, base, warmup_lr, min_lr = 4, 0.02, 0.002, 0.001
+    total, warm = 3 * steps, steps
+    model = tiny_model()
+    optimizer = build_optimizer(cfg, model, base)
+    sched = build_scheduler(cfg, optimizer, steps, warmup_lr, min_lr)
+    used = []
+    optimizer.register_step_pre_hook(lambda opt, args, kwargs: used.append(opt.param_groups[0]['lr']))
+    for epoch in range(3):
+        train_one_epoch(model, SupervisedLoss(nn.CrossEntropyLoss()), [batch(2)] * steps, optimizer, sched,
+                        torch.amp.GradScaler('cpu', enabled=False), epoch, device=torch.device('cpu'))
+
+    def lr(t):  # timm's warm-up and cosine, warmup_prefix off
+        if t < warm:
+            return warmup_lr + t * (base - warmup_lr) / warm
+        return min_lr + 0.5 * (base - min_lr) * (1 + math.cos(math.pi * t / total))
+
+    assert len(used) == total
+    for t, got in enumerate(used):
+        assert math.isclose(got, lr(max(t - 1, 0)), rel_tol=1e-9), t
+    assert used[0] == used[1] == warmup_lr
+    assert math.isclose(used[4], warmup_lr + 3 * (base - warmup_lr) / 4)  # epoch 1, step 0: LR(3)
+    assert math.isclose(used[5], min_lr + 0.5 * (base - min_lr) * (1 + math.cos(math.pi * 4 / 12)))
+
+
 def test_no_decay_by_default_and_the_usual_groups_when_decay_is_on():
     model = tiny_model()
     cfg = load_config_file(RECIPE)

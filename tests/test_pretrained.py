@@ -22,6 +22,15 @@ SMALL = dict(embed_dim=16, depths=[1, 1, 2, 1])
 FRAMES, SIZE = 4, 32
 
 
+def assert_new_head(state):
+    """The head the published main.py gave a model started from ImageNet weights: weight and bias
+    both trunc_normal_(std=.02) (not the zero bias of the model's own init)."""
+    weight, bias = state['head.weight'], state['head.bias']
+    assert 0.018 < weight.std().item() < 0.022 and weight.abs().max() < 2
+    assert 0.012 < bias.std().item() < 0.028 and bias.abs().max() < 2
+    assert (bias != 0).all()
+
+
 def perturbed(module, seed):
     """Every tensor distinct (LayerNorms are not all ones), so a wrong mapping cannot hide."""
     gen = torch.Generator().manual_seed(seed)
@@ -107,8 +116,7 @@ def test_focalnet_tiny_loads_into_videofocalnet_tiny(tiny_timm, tiny_video, tmp_
         assert torch.equal(after[key], before[key]), key
     assert set(conv.initialised) == set(temporal) | {'head.weight', 'head.bias'}
     assert after['head.weight'].shape == (101, 768)
-    assert torch.equal(after['head.bias'], torch.zeros(101))
-    assert 0.018 < after['head.weight'].std().item() < 0.022
+    assert_new_head(after)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -136,7 +144,8 @@ def test_nano_starts_from_focalnet_tiny_by_truncation(tiny_timm, tmp_path, caplo
     for key in after:
         if is_temporal(key):
             assert torch.equal(after[key], before[key]), key
-    assert after['head.weight'].shape == (101, 768) and torch.equal(after['head.bias'], torch.zeros(101))
+    assert after['head.weight'].shape == (101, 768)
+    assert_new_head(after)
     text = caplog.text
     assert f'{path}: {layout} layout, loaded {len(conv.loaded)} tensors' in text
     assert f'dropped, the file is deeper than the model (TRAIN.PRETRAINED_DEPTH truncate): {TINY_EXTRA_BLOCKS}' in text
@@ -321,6 +330,8 @@ def test_video_checkpoint_with_other_classes_gets_a_new_head(tmp_path, caplog):
     assert set(conv.initialised) == {'head.weight', 'head.bias'}
     assert 'the checkpoint head has 7 classes' in caplog.text
     assert 're-initialised for 5 classes' in caplog.text
+    assert 'weight and bias trunc normal std 0.02' in caplog.text
+    assert (model.head.bias != 0).all() and model.head.bias.abs().max() < 2
     assert torch.equal(model.layers[1].blocks[0].modulation.h_temporal.weight,
                        source.layers[1].blocks[0].modulation.h_temporal.weight)
     with pytest.raises(CheckpointError, match='head must come from the checkpoint'):

@@ -28,7 +28,8 @@ MODELS = {
 }
 # Every config: the same recipe (dotted key -> value).
 RECIPE = {
-    'DATA.NUM_FRAMES': 8, 'DATA.INPUT_SIZE': 224, 'DATA.BATCH_SIZE': 8,
+    'DATA.NUM_FRAMES': 8, 'DATA.INPUT_SIZE': 224, 'DATA.BATCH_SIZE': 8, 'AUG.FRAME_INTERVAL': 4,
+    'AUG.SAMPLE_ALL_FRAMES': False,
     'AUG.FLIP_PROB': 0.5, 'AUG.CROP_SCALE': (0.08, 1.0), 'AUG.CROP_RATIO': (3 / 4, 4 / 3),
     'AUG.COLOR_JITTER': (0.4, 0.4, 0.2, 0.1), 'AUG.COLOR_JITTER_PROB': 0.8, 'AUG.GRAY_SCALE': 0.2,
     'AUG.MIXUP': 0.8, 'AUG.CUTMIX': 1.0, 'AUG.MIXUP_PROB': 1.0, 'AUG.MIXUP_SWITCH_PROB': 0.5,
@@ -36,7 +37,7 @@ RECIPE = {
     'TRAIN.OPTIMIZER.NAME': 'sgd', 'TRAIN.OPTIMIZER.MOMENTUM': 0.9, 'TRAIN.BASE_LR': 0.1,
     'TRAIN.WARMUP_LR': 0.001, 'TRAIN.MIN_LR': 0.001, 'TRAIN.EPOCHS': 120, 'TRAIN.WARMUP_EPOCHS': 20,
     'TRAIN.LR_SCHEDULER.NAME': 'cosine', 'TRAIN.CLIP_GRAD': 5.0, 'TRAIN.WEIGHT_DECAY': 0.0,
-    'TRAIN.AUTO_RESUME': True, 'SAVE_FREQ': 10,
+    'TRAIN.AUTO_RESUME': True, 'SAVE_FREQ': 10, 'AMP_OPT_LEVEL': 'O1', 'AMP_DTYPE': 'float16',
 }
 PAPER_CONFIGS = [(ds, name) for ds in DATASETS for name in MODELS]
 # The published commands (the seed's scripts): main.py and main_KD.py overrides.
