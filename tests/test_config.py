@@ -13,7 +13,7 @@ from models import ZOO, build_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, 'configs', '*', '*.yaml')))
-DATASET_CONFIGS = [c for c in CONFIGS if '_base_' not in c]
+DATASET_CONFIGS = [c for c in CONFIGS if '/_base_/' not in c]
 
 
 def parse(*argv):

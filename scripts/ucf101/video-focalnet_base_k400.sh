@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Beyond the paper, from Kinetics-400 weights (configs/ucf101/video-focalnet_base_k400.yaml): Train video-focalnet_base on UCF101 (GPUS defaults to 3, the paper's setup). Extra KEY VALUE pairs are overrides.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+GPUS=${GPUS:-3}
+torchrun --nproc_per_node "$GPUS" main.py --cfg configs/ucf101/video-focalnet_base_k400.yaml --output output/ --opts DATA.NUM_FRAMES 8 "$@"
