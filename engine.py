@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from timm.utils import AverageMeter, accuracy, random_seed
 from torch.nn.parallel import DistributedDataParallel
 
-from datasets import build_batch_augment, build_dataloader, build_val_loader, load_test_clip
+from datasets import build_batch_augment, build_dataloader, build_val_loader, class_names, load_test_clip
 from models import build_model
 from utils.checkpoint import find_latest_checkpoint, load_model_weights, resume_training, save_checkpoint
 from utils.distributed import all_reduce_sum, cleanup, init_distributed
@@ -20,6 +20,7 @@ from utils.errors import UserError
 from utils.logger import MetricsWriter, setup_logging
 from utils.losses import SupervisedLoss, build_base_criterion
 from utils.optim import build_optimizer, build_scheduler, scaled_lrs
+from utils.report import eval_report
 
 
 class NonFiniteLossError(RuntimeError):
@@ -161,8 +162,9 @@ def view_probs(model, views, *, device, amp_dtype=None, chunk_size=8):
 
 @torch.no_grad()
 def evaluate(model, loader, num_videos, num_classes, *, device, amp_dtype=None, chunk_size=8,
-             logger=None, desc='Eval'):
+             logger=None, desc='Eval', report=None):
     """Video-level top-1/top-5: the mean softmax over each video's views, every video counted once.
+    `report(mean_probs, labels)` (utils.report.write_report) gets the per-video scores of the videos seen.
 
     The loader yields (views (B, V, T, C, H, W), labels, dataset indices); ranks hold disjoint shards.
     Scores and view counts are summed into per-video tensors and all-reduced, then checked.
@@ -203,6 +205,8 @@ def evaluate(model, loader, num_videos, num_classes, *, device, amp_dtype=None, 
     mean_probs = scores / num_views
     acc1, acc5 = (a.item() for a in accuracy(mean_probs, labels, topk=(1, 5)))
     loss = F.nll_loss(mean_probs.clamp_min(1e-12).log(), labels).item()
+    if report is not None:
+        report(mean_probs, labels)
     if logger:
         logger.info(f'{desc}: {num_videos} videos x {num_views} views * Acc@1 {acc1:.3f} '
                     f'Acc@5 {acc5:.3f} loss {loss:.4f}')
@@ -271,8 +275,10 @@ def _run(config, build_criterion, rank, world_size, device, logger):
     logger.info(f'{config.MODEL.TYPE} ({config.MODEL.NAME}): {n_params / 1e6:.2f}M parameters')
 
     val_loaders = {}  # (num_clip, num_crop) -> (dataset, loader), built once, reused every epoch
+    write = eval_report(config.OUTPUT, class_names(config), logger)
 
-    def run_eval(net, num_clip, num_crop, desc):
+    def run_eval(net, num_clip, num_crop, desc, report=False):
+        """report: also write the per-class report (utils/report.py) into the output folder."""
         if (num_clip, num_crop) not in val_loaders:
             val_loaders[num_clip, num_crop] = build_val_loader(config, num_clip, num_crop)
         dataset, loader = val_loaders[num_clip, num_crop]
@@ -280,11 +286,11 @@ def _run(config, build_criterion, rank, world_size, device, logger):
                     f'= {num_clip * num_crop} views per video')
         return evaluate(net, loader, len(dataset), config.MODEL.NUM_CLASSES, device=device,
                         amp_dtype=amp_dtype, chunk_size=config.DATA.BATCH_SIZE, logger=logger,
-                        desc=desc)
+                        desc=desc, report=write if report and rank == 0 else None)
 
     if config.EVAL_MODE:
         load_model_weights(model, config.MODEL.RESUME, logger)
-        stats = run_eval(model, config.TEST.NUM_CLIP, config.TEST.NUM_CROP, 'Test')
+        stats = run_eval(model, config.TEST.NUM_CLIP, config.TEST.NUM_CROP, 'Test', report=True)
         MetricsWriter(config.OUTPUT, rank == 0).write(
             {'final': True, 'checkpoint': config.MODEL.RESUME, **{f'test_{k}': v for k, v in stats.items()}})
         logger.info(f'evaluation results written to {config.OUTPUT} (log.jsonl, log_rank*.txt, config.yaml)')
@@ -360,7 +366,7 @@ def _run(config, build_criterion, rank, world_size, device, logger):
                             max_accuracy, config, logger)
         metrics.write(record)
 
-    stats = run_eval(model_without_ddp, config.TEST.NUM_CLIP, config.TEST.NUM_CROP, 'Test')
+    stats = run_eval(model_without_ddp, config.TEST.NUM_CLIP, config.TEST.NUM_CROP, 'Test', report=True)
     metrics.write({'final': True, **{f'test_{k}': v for k, v in stats.items()}})
     metrics.close()
     return stats

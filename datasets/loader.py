@@ -73,6 +73,11 @@ def _check_labels(config):
         read_label_list(config.DATA.LABEL_LIST, config.MODEL.NUM_CLASSES)
 
 
+def class_names(config):
+    """Class names by id from DATA.LABEL_LIST (None without one): the evaluation report's labels."""
+    return read_label_list(config.DATA.LABEL_LIST, config.MODEL.NUM_CLASSES) if config.DATA.LABEL_LIST else None
+
+
 def _loader_kwargs(config):
     """A generator of its own, so that starting an iterator (it draws the workers' base seed) leaves
     the global RNG, which the model's dropout and drop path use, untouched."""

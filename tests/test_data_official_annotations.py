@@ -11,9 +11,10 @@ import pytest
 
 from datasets.annotations import AnnotationError, read_annotations
 from datasets.decode import read_clip
+from datasets.encode import marker_frames, write_video
 from datasets.official_annotations import diving48_rows, kinetics_rows, ssv2_rows, write_annotations
-from tests.runs import ROOT
-from tests.videos import BACKENDS, marker_frames, write_video
+from tests.helpers.runs import ROOT
+from tests.helpers.videos import BACKENDS
 
 CLASSES = ['abseiling', 'air drumming', 'passing American football (in game)']
 

@@ -12,9 +12,10 @@ import yaml
 from config import load_config_file
 from models import ZOO, build_model
 from models.pretrained import convert_to_video
-from tests.runs import ROOT, TINY_MODEL, final_record, run, run_dir, write_config
-from tests.videos import make_dataset
+from tests.helpers.runs import ROOT, TINY_MODEL, final_record, run, run_dir, write_config
+from tests.helpers.videos import make_dataset
 from utils.checkpoint import check_state_fits
+from utils.report import read_per_class
 
 CONFIGS = sorted(p for p in glob.glob(os.path.join(ROOT, 'configs', '*', '*.yaml'))
                  if '/_base_/' not in p and '/demo/' not in p)
@@ -153,6 +154,13 @@ def test_main_eval_takes_a_published_checkpoint_strictly(tiny_data, tmp_path):
     assert f'loaded model weights from {ckpt}' in log
     record = final_record(tmp_path / 'eval' / 'eval_1x1')
     assert record['checkpoint'] == ckpt and record['test_num_videos'] == 3
+    # the per-class report of the evaluation (utils/report.py)
+    rows = read_per_class(str(tmp_path / 'eval' / 'eval_1x1' / 'per_class.csv'))
+    assert [(r[1], r[2]) for r in rows] == [('Class00', 1), ('Class01', 1), ('Class02', 1), ('Class03', 0),
+                                            ('Class04', 0)]
+    assert sum(r[2] * r[3] for r in rows if r[2]) / 3 == pytest.approx(record['test_acc1'], abs=0.01)
+    assert (tmp_path / 'eval' / 'eval_1x1' / 'confusion.png').stat().st_size > 0
+    assert 'most confused (true -> predicted)' in log
     # one block too few in the model: refused, naming the block
     cfg = write_config(tmp_path / 'shallow.yaml', train, val, str(labels), num_classes=5)
     code, log = run(['main.py', '--eval', '--cfg', cfg, '--resume', ckpt, '--output', str(tmp_path / 'e2')],
@@ -177,3 +185,5 @@ def test_a_k400_style_config_fine_tunes_from_a_published_checkpoint(tiny_data, t
     assert 'classifier head re-initialised for 3 classes' in log and 'the checkpoint head has 5 classes' in log
     out = run_dir(tmp_path / 'out')
     assert '/tiny_k400/' in out and final_record(out)['test_num_videos'] == 3
+    for name in ('per_class.csv', 'confusion.csv', 'confusion.png'):  # the end of training reports too
+        assert os.path.getsize(os.path.join(out, name)) > 0, name

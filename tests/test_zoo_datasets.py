@@ -8,7 +8,7 @@ import pytest
 
 from config import load_config_file
 from datasets.annotations import read_label_list
-from tests.runs import ROOT
+from tests.helpers.runs import ROOT
 
 # config -> (MODEL.TYPE, drop path, classes, ImageNet FocalNet file, flip probability, published GPUs),
 # as the published configs and scripts state them.

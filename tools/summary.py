@@ -1,6 +1,7 @@
 """A results table from training runs: model, params, GFLOPs, top-1, top-5 of the final evaluation.
 
     python -m tools.summary teacher=output/demo/demo/teacher/RUN student=... distilled=...
+    python -m tools.summary --per-class output/ucf101/VFL-Net/RUN/eval_4x3    # worst classes first
 """
 import argparse
 import json
@@ -10,6 +11,7 @@ from config import load_config_file
 from models import build_model
 from models.flops import count
 from utils.errors import UserError, cli_main
+from utils.report import read_per_class
 
 
 def final_record(run_dir):
@@ -42,11 +44,31 @@ def format_table(rows):
     return '\n'.join(lines)
 
 
+def per_class_table(folder, limit=None):
+    """The per_class.csv an evaluation wrote into `folder` as a table, lowest top-1 first."""
+    path = os.path.join(folder, 'per_class.csv')
+    if not os.path.isfile(path):
+        raise UserError(f'{path}: no per-class report (written by main.py --eval and at the end of training)')
+    rows = sorted(read_per_class(path), key=lambda r: (r[3] != r[3], r[3], r[0]))[:limit]  # NaN (no videos) last
+    width = max([5] + [len(r[1]) for r in rows])
+    lines = [f'| {"id":>4} | {"class":<{width}} | videos | top-1 | top-5 |',
+             f'|{"-" * 6}|{"-" * (width + 2)}|--------|-------|-------|']
+    lines += [f'| {i:>4} | {name:<{width}} | {videos:>6} | {top1:5.1f} | {top5:5.1f} |'
+              for i, name, videos, top1, top5 in rows]
+    return '\n'.join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('runs', nargs='+', metavar='NAME=RUN_DIR')
+    parser.add_argument('--per-class', action='store_true',
+                        help="each folder's per_class.csv (a run or an eval_* folder), lowest top-1 first")
+    parser.add_argument('--limit', type=int, help='with --per-class: only the first N classes')
     args = parser.parse_args(argv)
-    runs = dict(item.split('=', 1) for item in args.runs)
+    runs = dict(item.split('=', 1) if '=' in item else (item, item) for item in args.runs)
+    if args.per_class:
+        print('\n\n'.join(f'{name}\n{per_class_table(folder, args.limit)}' for name, folder in runs.items()))
+        return
     print(format_table(summarize(runs)))
 
 
