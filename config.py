@@ -153,6 +153,10 @@ _C.AUG.FRAME_INTERVAL = 4
 # True: NUM_FRAMES equal segments over all N frames instead (train and the 1-view test), so the end
 # of a video is sampled too. Multi-view testing (TEST.NUM_CLIP > 1) spans all frames either way.
 _C.AUG.SAMPLE_ALL_FRAMES = False
+# Repeated augmentation (PySlowFast's AUG.NUM_SAMPLE): each decoded training video gives NUM_SAMPLE
+# independently augmented clips, side by side in one batch; DATA.BATCH_SIZE counts clips, so a batch
+# holds BATCH_SIZE / NUM_SAMPLE videos and an epoch NUM_SAMPLE clips of every video. 1: the paper.
+_C.AUG.NUM_SAMPLE = 1
 # Random resized crop: area fraction and aspect-ratio range.
 _C.AUG.CROP_SCALE = (0.08, 1.0)
 _C.AUG.CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
@@ -387,6 +391,10 @@ def check_recipe_keys(config):
     if not isinstance(jitter, (list, tuple)) or len(jitter) != 4:
         raise ConfigError(f'AUG.COLOR_JITTER must be 4 numbers (brightness, contrast, saturation, hue), '
                           f'e.g. [0.4, 0.4, 0.2, 0.1] (the recipe); got {jitter!r}')
+    num_sample = config.AUG.NUM_SAMPLE
+    if num_sample < 1 or config.DATA.BATCH_SIZE % num_sample:
+        raise ConfigError(f'AUG.NUM_SAMPLE {num_sample} must be >= 1 and divide DATA.BATCH_SIZE '
+                          f'{config.DATA.BATCH_SIZE} (the batch counts clips, NUM_SAMPLE per video)')
     if config.TRAIN.PRETRAINED_DEPTH not in ('exact', 'truncate'):
         raise ConfigError(f"TRAIN.PRETRAINED_DEPTH must be 'exact' or 'truncate', "
                           f"got '{config.TRAIN.PRETRAINED_DEPTH}'")

@@ -27,6 +27,7 @@ from datasets.decode import decord, read_clip, resolve_backend
 from datasets.encode import marker_frames, write_video
 from datasets.sampling import train_indices, train_offsets
 from datasets.transforms import normalize, resize_side
+from datasets.video_dataset import flatten_clips
 
 
 def clock():
@@ -53,7 +54,7 @@ def make_videos(root, count, frames, fps=25, size=(320, 240), ext='.avi'):
 RECIPE = 'configs/ucf101/VFL-Net.yaml'
 
 
-def config_for(files, root, backend, workers, args):
+def config_for(files, root, backend, workers, args, num_sample=1):
     """The recipe's config (RECIPE) over the generated files."""
     config = load_config_file(RECIPE)
     config.defrost()
@@ -62,6 +63,7 @@ def config_for(files, root, backend, workers, args):
     config.MODEL.NUM_CLASSES = 2
     config.DATA.NUM_FRAMES, config.DATA.INPUT_SIZE = args.num_frames, args.input_size
     config.DATA.BATCH_SIZE, config.DATA.NUM_WORKERS = args.batch_size, workers
+    config.AUG.NUM_SAMPLE = num_sample
     config.freeze()
     return config
 
@@ -101,23 +103,34 @@ def reference_rate(dataset, config, repeats):
 
 def our_rate(dataset, config, repeats):
     """(clips/s over worker + device part, worker part alone, device part alone), one thread: the
-    worker part is dataset[index, epoch]; the device part is BatchAugment on collated batches."""
+    worker part is dataset[index, epoch] (AUG.NUM_SAMPLE clips per video, collated as the train
+    loader does); the device part is BatchAugment on the collated batches."""
     batch_augment = build_batch_augment(config, 'cpu', rank=0)
-    size = config.DATA.BATCH_SIZE
+    num_sample = config.AUG.NUM_SAMPLE
+    size = config.DATA.BATCH_SIZE // num_sample  # videos per batch
+    collate = flatten_clips if num_sample > 1 else torch.utils.data.default_collate
     dataset[0]  # warm-up
     worker = device = 0.0
     count = 0
     for epoch in range(repeats):
         for first in range(0, len(dataset) - size + 1, size):
             start = clock()
-            items = [dataset[index, epoch] for index in range(first, first + size)]
-            clips, labels, indices = torch.utils.data.default_collate(items)
+            clips, labels, keys = collate([dataset[index, epoch] for index in range(first, first + size)])
             middle = clock()
-            samples, _ = batch_augment(clips, labels, epoch=epoch, step=first // size, sample_indices=indices)
+            samples, _ = batch_augment(clips, labels, epoch=epoch, step=first // size, sample_indices=keys)
             worker, device = worker + middle - start, device + clock() - middle
-            count += size
+            count += clips.shape[0]
     assert clips.dtype == torch.uint8 and samples.dtype == torch.float32
     return count / (worker + device), count / worker, count / device
+
+
+def num_sample_rates(files, root, backend, args):
+    """Our train path at AUG.NUM_SAMPLE 1 and 2, side by side: {K: (together, worker, device)}."""
+    rates = {}
+    for num_sample in (1, 2):
+        config = config_for(files, root, backend, 0, args, num_sample)
+        rates[num_sample] = our_rate(build_dataloader(config)[0], config, args.repeats)
+    return rates
 
 
 def per_worker(dataset, repeats):
@@ -182,6 +195,10 @@ def main():
             rates[backend], worker, device = our_rate(train, config, args.repeats)
             print(f'ours [{backend}]: worker part {worker:6.1f} clips/s, device part (CPU) {device:6.1f} clips/s, '
                   f'together {rates[backend]:6.1f} clips/s = {rates[backend] / reference:.2f}x the reference')
+        repeated = num_sample_rates(files, root, default_backend, args)
+        (one, one_worker, _), (two, two_worker, _) = repeated[1], repeated[2]
+        print(f'AUG.NUM_SAMPLE 2 vs 1 [{default_backend}]: worker part {two_worker:6.1f} vs {one_worker:6.1f} '
+              f'clips/s = {two_worker / one_worker:.2f}x, together {two:6.1f} vs {one:6.1f} clips/s = {two / one:.2f}x')
         if args.summary:
             print(f'{RECIPE} (DATA.DECODER {default_backend}): {rates[default_backend] / reference:.2f}x the reference')
             print(f'train clips/s per worker: {rates[default_backend]:.1f}')

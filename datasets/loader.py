@@ -22,7 +22,7 @@ from .annotations import read_annotations, read_label_list
 from .decode import VideoDecodeError, resolve_backend
 from .sampling import Sampling
 from .transforms import clip_crop, decode_side, normalize
-from .video_dataset import TestClips, TrainClips, test_views
+from .video_dataset import TestClips, TrainClips, flatten_clips, test_views
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def build_train_dataset(config):
     return TrainClips(_samples(config, config.DATA.TRAIN_FILE, 'TRAIN_FILE'), config.DATA.NUM_FRAMES,
                       clip_crop(config), resolve_backend(config.DATA.DECODER),
                       decode_side(config, train=True), config.DATA.SKIP_BAD_VIDEOS, config.SEED,
-                      frame_sampling(config))
+                      frame_sampling(config), config.AUG.NUM_SAMPLE)
 
 
 def build_val_dataset(config, num_clip, num_crop):
@@ -127,17 +127,20 @@ def build_val_loader(config, num_clip, num_crop, rank=None, world_size=None):
 
 def build_dataloader(config):
     """(dataset_train, dataset_val, loader_train, loader_val); the train loader yields (uint8 clips
-    (B, T, C, S, S), labels (B,), sample indices (B,)) for `build_batch_augment`; validation uses
-    TEST.NUM_CLIP x TEST.NUM_CROP views."""
+    (B, T, C, S, S), labels (B,), clip keys (B,)) for `build_batch_augment`, B = DATA.BATCH_SIZE
+    clips (of B / AUG.NUM_SAMPLE videos); validation uses TEST.NUM_CLIP x TEST.NUM_CROP views."""
     dataset_train = build_train_dataset(config)
     rank, world_size = get_rank(), get_world_size()
     sampler = EpochSampler(dataset_train, num_replicas=world_size, rank=rank, shuffle=True,
                                  seed=config.SEED, drop_last=True)
-    if len(dataset_train) < config.DATA.BATCH_SIZE * world_size:
+    num_sample = config.AUG.NUM_SAMPLE
+    videos_per_batch = config.DATA.BATCH_SIZE // num_sample  # config.py checks that it divides
+    if len(dataset_train) < videos_per_batch * world_size:
         raise ValueError(f'{config.DATA.TRAIN_FILE}: {len(dataset_train)} videos cannot fill one batch of '
-                         f'DATA.BATCH_SIZE {config.DATA.BATCH_SIZE} on {world_size} process(es)')
-    loader_train = DataLoader(dataset_train, batch_size=config.DATA.BATCH_SIZE, sampler=sampler,
-                              drop_last=True, **_loader_kwargs(config))
+                         f'DATA.BATCH_SIZE {config.DATA.BATCH_SIZE} (AUG.NUM_SAMPLE {num_sample} clips '
+                         f'per video) on {world_size} process(es)')
+    loader_train = DataLoader(dataset_train, batch_size=videos_per_batch, sampler=sampler, drop_last=True,
+                              collate_fn=flatten_clips if num_sample > 1 else None, **_loader_kwargs(config))
     dataset_val, loader_val = build_val_loader(config, config.TEST.NUM_CLIP, config.TEST.NUM_CROP, rank,
                                                world_size)
     return dataset_train, dataset_val, loader_train, loader_val

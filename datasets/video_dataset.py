@@ -5,7 +5,7 @@ leave out."""
 import logging
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from .decode import VideoDecodeError, _log_once, read_clip
 from .rng import CLIP, torch_generator
@@ -40,45 +40,63 @@ class _VideoDataset(Dataset):
 
 
 class TrainClips(_VideoDataset):
-    """`dataset[index, epoch]` -> (clip uint8 (T, C, S, S), label, index): a random frame per
+    """`dataset[index, epoch]` -> (clip uint8 (T, C, S, S), label, clip key): a random frame per
     segment, cropped and flipped by `transform(frames, generator)`.
 
     Every draw (frame offsets, crop, flip, the replacement of a bad video) comes from a generator
-    seeded by (seed, epoch, index) (datasets/rng.py), so a clip does not depend on the worker that
-    made it or on what that worker made before: resuming replays an epoch exactly at any
+    seeded by (seed, epoch, clip key) (datasets/rng.py), so a clip does not depend on the worker
+    that made it or on what that worker made before: resuming replays an epoch exactly at any
     DATA.NUM_WORKERS. The epoch travels with the index (EpochSampler); a bare int index means
-    epoch 0. The index returned is the one asked for, also when a bad video was replaced, so the
-    device-side draws keyed on it (batch_augment.py) stay the same."""
+    epoch 0. The clip key is the index asked for, also when a bad video was replaced, so the
+    device-side draws keyed on it (batch_augment.py) stay the same.
+
+    With num_sample K > 1 (AUG.NUM_SAMPLE, repeated augmentation as PySlowFast's), the frames are
+    drawn and decoded once and give K clips, each with its own crop and flip (and, keyed on
+    index * K + k, its own colour on the device): (clips (K, T, C, S, S), label, keys (K,)); clip 0
+    is the clip a one-sample dataset makes for key index * K. `flatten_clips` collates them into a
+    batch of clips."""
 
     def __init__(self, samples, num_frames, transform, backend='decord', short_side=None, skip_bad=False,
-                 seed=0, sampling=Sampling()):
+                 seed=0, sampling=Sampling(), num_sample=1):
         super().__init__(samples, num_frames, backend, short_side, skip_bad, sampling)
-        self.transform, self.seed = transform, seed
+        self.transform, self.seed, self.num_sample = transform, seed, num_sample
 
-    def load(self, index, generator):
+    def load(self, index, generators):
+        """(one clip per generator, label): the first generator draws the frames, decoded once; each
+        generator then draws its own crop and flip of them."""
         path, label = self.samples[index]
-        offsets = train_offsets(self.num_frames, generator)
+        offsets = train_offsets(self.num_frames, generators[0])
         frames, _ = read_clip(path, lambda total: train_indices(total, self.num_frames, offsets, self.sampling),
                               self.backend, self.short_side)
-        return self.transform(frames, generator), label
+        return [self.transform(frames, g) for g in generators], label
 
     def __getitem__(self, key):
         index, epoch = key if isinstance(key, tuple) else (key, 0)
-        generator = torch_generator(self.seed, CLIP, epoch, index)
+        keys = [index * self.num_sample + k for k in range(self.num_sample)]
+        generators = [torch_generator(self.seed, CLIP, epoch, k) for k in keys]
         tried, current = [], index
         for _ in range(MAX_RETRIES + 1):
             try:
-                clip, label = self.load(current, generator)
-                return clip, label, index
+                clips, label = self.load(current, generators)
+                if self.num_sample == 1:
+                    return clips[0], label, index
+                return torch.stack(clips), label, torch.tensor(keys)
             except VideoDecodeError as err:
                 if not self.skip_bad:
                     raise
                 tried.append(err.path)
                 _log_once(('skip', err.path), 'skipping a bad video (DATA.SKIP_BAD_VIDEOS): %s', err,
                           log=logger)
-                current = int(torch.randint(len(self.samples), (), generator=generator))
+                current = int(torch.randint(len(self.samples), (), generator=generators[0]))
         raise RuntimeError(f'{len(tried)} videos in a row failed to decode under DATA.SKIP_BAD_VIDEOS '
                            f'(is DATA.ROOT right?): {tried}')
+
+
+def flatten_clips(batch):
+    """collate_fn for AUG.NUM_SAMPLE > 1: (clips (B * K, T, C, S, S), labels (B * K,), keys (B * K,)),
+    the K clips of a video next to each other."""
+    clips, labels, keys = default_collate(batch)
+    return clips.flatten(0, 1), labels.repeat_interleave(clips.shape[1]), keys.flatten()
 
 
 class TestClips(_VideoDataset):

@@ -44,6 +44,12 @@ def test_protocol_kd_command_parses():
     assert cfg.TEACHER_MODEL.TYPE == 'videofocalnet_base' and cfg.MODEL.TYPE == 'videofocalnet_nano'
 
 
+def test_num_sample_must_divide_the_batch():
+    with pytest.raises(ConfigError, match='AUG.NUM_SAMPLE 3 must be >= 1 and divide DATA.BATCH_SIZE 8'):
+        parse('--cfg', 'configs/ucf101/VFL-Net.yaml', 'AUG.NUM_SAMPLE', '3')
+    assert parse('--cfg', 'configs/ucf101/VFL-Net.yaml', 'AUG.NUM_SAMPLE', '2').AUG.NUM_SAMPLE == 2
+
+
 def test_keys_differing_only_in_case_resolve():
     cfg = parse('--cfg', 'configs/ucf101/VFL-Net.yaml', '--opts', 'DATA.NUM_Frames', '16', 'data.input_size', '112')
     assert cfg.DATA.NUM_FRAMES == 16 and cfg.DATA.INPUT_SIZE == 112

@@ -11,8 +11,10 @@ import datasets
 import datasets.decode as decode
 from datasets import EpochSampler, ShardedSampler, build_dataloader, build_val_loader, load_test_clip
 from datasets.annotations import AnnotationError
-from datasets.decode import VideoDecodeError
+from datasets.decode import VideoDecodeError, count_frames, decode_frames
+from datasets.rng import CLIP, torch_generator
 from datasets.sampling import test_indices as view_indices
+from datasets.sampling import train_indices, train_offsets
 from datasets.transforms import SpatialViews, normalize
 from tests.helpers.videos import BACKENDS, data_config, make_dataset
 
@@ -133,6 +135,36 @@ def test_train_clips_depend_on_seed_epoch_and_index_not_on_workers(tiny):
     config.SEED = 1
     other = build_dataloader(config)[0]
     assert any(not torch.equal(other[i, 1][0], runs[0][1][i]) for i in range(6))
+
+
+def test_num_sample_gives_independently_cropped_clips_of_one_decoded_video(tiny):
+    """AUG.NUM_SAMPLE 2: a batch of DATA.BATCH_SIZE clips holds 2 clips of each of its videos with
+    keys index * 2 + k. The frames are drawn once, with the generator of key index * 2 (clip 0 is
+    the clip a one-sample dataset makes for that key); clip k is cropped and flipped with the
+    generator of its own key."""
+    config = config_for(tiny, DATA__BATCH_SIZE=4, DATA__DECODER='pyav', AUG__NUM_SAMPLE=2)
+    dataset, _, loader, _ = build_dataloader(config)
+    loader.sampler.set_epoch(1)
+    batches = list(loader)
+    assert len(batches) == 3 and all(clips.shape == (4, 4, 3, 32, 32) for clips, _, _ in batches)
+    assert sorted(torch.cat([k for _, _, k in batches]).tolist()) == list(range(12))
+    single = build_dataloader(config_for(tiny, DATA__DECODER='pyav'))[0]
+    differ = 0
+    for clips, labels, keys in batches:
+        assert torch.equal(labels[0::2], labels[1::2]) and torch.equal(keys[0::2] + 1, keys[1::2])
+        for pair, key, label in zip(clips.view(2, 2, *clips.shape[1:]), keys[0::2].tolist(), labels[0::2]):
+            index = key // 2
+            path = dataset.samples[index][0]
+            assert label == dataset.samples[index][1]
+            single.samples = [dataset.samples[index]] * 12  # the same video under every key
+            assert torch.equal(pair[0], single[key, 1][0])
+            frames_rng = torch_generator(config.SEED, CLIP, 1, key)
+            indices = train_indices(count_frames(path, 'pyav'), 4, train_offsets(4, frames_rng),
+                                    dataset.sampling)
+            crop_rng = torch_generator(config.SEED, CLIP, 1, key + 1)
+            assert torch.equal(pair[1], dataset.transform(decode_frames(path, indices, 'pyav', dataset.short_side), crop_rng))
+            differ += not torch.equal(pair[0], pair[1])
+    assert differ >= 4  # independent crops and flips
 
 
 def test_load_test_clip(tiny):

@@ -1,7 +1,7 @@
 """Exact resume with loader workers: main.py killed with SIGKILL after an epoch's checkpoint and
 started again with the same command ends with the same weights, bit for bit, as an uninterrupted
 run. Every draw of the input path (frame offsets, crop, flip, colour jitter, grayscale, Mixup/CutMix)
-is keyed on (SEED, epoch, index) or (SEED, epoch, step, rank), so persistent workers carry no
+is keyed on (SEED, epoch, clip key) or (SEED, epoch, step, rank), so persistent workers carry no
 random state across epochs."""
 import os
 import signal
@@ -45,13 +45,15 @@ def kill_after_first_checkpoint(args, output, timeout=600):
     return sorted(p.name for p in output.rglob('ckpt_epoch_*.pth'))
 
 
-def test_kill_and_restart_with_two_workers_ends_bit_identical(tmp_path):
+@pytest.mark.parametrize('num_sample', [1, 2])
+def test_kill_and_restart_with_two_workers_ends_bit_identical(tmp_path, num_sample):
+    """Also with AUG.NUM_SAMPLE 2: two clips of each decoded video, each drawn from its own key."""
     data = make_dataset(tmp_path / 'data', num_classes=3, videos_per_class=4, num_frames=10, size=(40, 32),
                         val_per_class=1)
     cfg = write_config(tmp_path / 'tiny.yaml', *data, num_classes=3, extra={
         'DATA': {'NUM_WORKERS': 2},
         'TRAIN': {'EPOCHS': EPOCHS},
-        'AUG': {'MIXUP': 0.8, 'CUTMIX': 1.0, 'COLOR_JITTER_PROB': 0.8, 'GRAY_SCALE': 0.2},
+        'AUG': {'MIXUP': 0.8, 'CUTMIX': 1.0, 'COLOR_JITTER_PROB': 0.8, 'GRAY_SCALE': 0.2, 'NUM_SAMPLE': num_sample},
     })
     run(command(cfg, tmp_path / 'whole'))
 

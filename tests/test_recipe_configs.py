@@ -29,7 +29,7 @@ MODELS = {
 # Every config: the same recipe (dotted key -> value).
 RECIPE = {
     'DATA.NUM_FRAMES': 8, 'DATA.INPUT_SIZE': 224, 'DATA.BATCH_SIZE': 8, 'AUG.FRAME_INTERVAL': 4,
-    'AUG.SAMPLE_ALL_FRAMES': False,
+    'AUG.SAMPLE_ALL_FRAMES': False, 'AUG.NUM_SAMPLE': 1,
     'AUG.FLIP_PROB': 0.5, 'AUG.CROP_SCALE': (0.08, 1.0), 'AUG.CROP_RATIO': (3 / 4, 4 / 3),
     'AUG.COLOR_JITTER': (0.4, 0.4, 0.2, 0.1), 'AUG.COLOR_JITTER_PROB': 0.8, 'AUG.GRAY_SCALE': 0.2,
     'AUG.MIXUP': 0.8, 'AUG.CUTMIX': 1.0, 'AUG.MIXUP_PROB': 1.0, 'AUG.MIXUP_SWITCH_PROB': 0.5,

@@ -202,11 +202,13 @@ def max_difference(a, b):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('nproc', [0, 2], ids=['one process', 'torchrun x2'])
-def test_cached_distillation_ends_with_the_weights_of_online_distillation(kd_setup, nproc):
+@pytest.mark.parametrize('nproc, num_sample', [(0, 1), (2, 1), (0, 2)],
+                         ids=['one process', 'torchrun x2', 'AUG.NUM_SAMPLE 2'])
+def test_cached_distillation_ends_with_the_weights_of_online_distillation(kd_setup, nproc, num_sample):
     tmp, kd_cfg = kd_setup
-    tmp = tmp / f'nproc{nproc}'
-    kd = ['main_KD.py', '--cfg', kd_cfg, '--opts', 'KD.ALPHA', '0.7', 'KD.TEMPERATURE', '4']
+    tmp = tmp / f'nproc{nproc}_sample{num_sample}'
+    kd = ['main_KD.py', '--cfg', kd_cfg, '--opts', 'KD.ALPHA', '0.7', 'KD.TEMPERATURE', '4',
+          'AUG.NUM_SAMPLE', str(num_sample)]
     run([*kd, '--output', str(tmp / 'online')], torchrun=nproc)
     online = final_weights(tmp / 'online')
 
