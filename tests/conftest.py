@@ -3,6 +3,7 @@
 The implementations live in tests/helpers/runs.py (configs, subprocess runs, the tiny model) and
 tests/helpers/videos.py (real generated video files); these fixtures are the one way tests reach them.
 """
+import logging
 import os
 
 import pytest
@@ -10,6 +11,19 @@ import pytest
 from tests.helpers import runs
 from tests.helpers.deploy import tiny_deployment
 from tests.helpers.videos import make_dataset
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """Undo the handlers a test's in-process run installs (setup_logging puts them on the root
+    logger), so one test's console logging never lands in another's captured output."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -83,6 +83,8 @@ MISTAKES = {
     'get_flops.py': ['--cfg', '{missing}'],
     'tools.check_data': ['--cfg', '{missing}'],
     'tools.convert': ['src.pth', '{tmp}/dst.pth', '--cfg', '{missing}'],
+    'tools.convert_annotations': ['kinetics', '{missing}', '{tmp}/train.csv', '--labels',
+                                  'labels/kinetics_400_labels.csv'],
     'tools.export': ['--cfg', '{missing}', '--checkpoint', 'x.pth', '--out', '{tmp}/x.onnx'],
     'tools.predict': ['--cfg', '{missing}', '--checkpoint', 'x.pth', 'x.avi'],
     'tools.visualize': ['--cfg', '{missing}', '--checkpoint', 'x.pth', '--video', 'x.avi', '--out', '{tmp}/v'],

@@ -35,8 +35,8 @@ def final_scores(folder):
 def test_train_writes_checkpoints_config_and_metrics(trained):
     cfg, out, log = trained
     assert out.endswith(os.path.join('tiny', 'tiny', 'LR_0.5_EP_2_OPT_sgd_FRAMES_4'))
-    assert sorted(os.listdir(out)) == ['ckpt_epoch_0.pth', 'ckpt_epoch_1.pth', 'config.yaml',
-                                       'log.jsonl', 'log_rank0.txt']
+    assert sorted(os.listdir(out)) == ['ckpt_epoch_0.pth', 'ckpt_epoch_1.pth', 'config.yaml', 'confusion.csv',
+                                       'confusion.png', 'log.jsonl', 'log_rank0.txt', 'per_class.csv']
     ckpt = torch.load(os.path.join(out, 'ckpt_epoch_1.pth'), weights_only=True)
     assert set(ckpt) == {'model', 'optimizer', 'lr_scheduler', 'scaler', 'epoch', 'max_accuracy', 'config'}
     assert ckpt['epoch'] == 1 and isinstance(ckpt['config'], str) and 'NUM_CLASSES: 3' in ckpt['config']
@@ -105,5 +105,6 @@ def test_non_finite_loss_stops_naming_the_step(dataset, tmp_path):
 def test_eval_refuses_a_checkpoint_for_another_head(trained, tmp_path, monkeypatch, capsys):
     cfg, out, _ = trained
     code = run_inline('main.py', ['--eval', '--cfg', cfg, '--output', str(tmp_path), '--resume',
-                                  os.path.join(out, 'ckpt_epoch_1.pth'), 'MODEL.NUM_CLASSES', '4'], monkeypatch)
+                                  os.path.join(out, 'ckpt_epoch_1.pth'), 'MODEL.NUM_CLASSES', '4',
+                                  'DATA.LABEL_LIST', ''], monkeypatch)  # the 3-name list is refused first
     assert code == 2 and 'head.weight: checkpoint (3, 64) vs model (4, 64)' in capsys.readouterr().err

@@ -241,8 +241,8 @@ def test_tubelet_stem_is_inflated_and_matches_the_2d_stem(tmp_path):
     frame = torch.randn(2, 3, SIZE, SIZE)
     clip = frame.unsqueeze(1).expand(-1, FRAMES, -1, -1, -1)
     with torch.no_grad():
-        tokens, H, W = model.patch_embed(clip.transpose(1, 2))  # (B*T', H*W, C), T' = 2
-        stem2d = ref_model.stem(frame).flatten(2).transpose(1, 2)
+        tokens = model.patch_embed(clip.transpose(1, 2))  # (B*T', H', W', C), row b*T' + t, T' = 2
+        stem2d = ref_model.stem(frame).permute(0, 2, 3, 1)
         torch.testing.assert_close(tokens, stem2d.repeat_interleave(FRAMES // 2, 0), atol=1e-5, rtol=0)
         neutral_temporal(model)
         torch.testing.assert_close(model.forward_features(clip),

@@ -56,7 +56,8 @@ def test_eval_writes_its_own_folder_and_leaves_the_run_alone(teacher, tmp_path):
     _, console = run(['main.py', '--eval', '--cfg', cfg, '--resume', ckpt, 'TEST.NUM_CLIP', '2'])
     eval_dir = os.path.join(out, 'eval_2x1')
     assert {k: v for k, v in snapshot(out).items() if not k.startswith('eval_2x1')} == before
-    assert sorted(os.listdir(eval_dir)) == ['config.yaml', 'log.jsonl', 'log_rank0.txt']
+    assert sorted(os.listdir(eval_dir)) == ['config.yaml', 'confusion.csv', 'confusion.png', 'log.jsonl',
+                                            'log_rank0.txt', 'per_class.csv']
     result = final_record(eval_dir)
     assert result['checkpoint'] == ckpt and result['test_num_views'] == 2 and result['test_num_videos'] == 5
     assert f'evaluation results written to {eval_dir}' in console

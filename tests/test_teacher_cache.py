@@ -212,7 +212,10 @@ def test_cached_distillation_ends_with_the_weights_of_online_distillation(kd_set
     run([*kd, '--output', str(tmp / 'online')], torchrun=nproc)
     online = final_weights(tmp / 'online')
 
-    for dtype in ('float32', 'float16'):
+    # float16 rounding and the resume do not depend on the process count or NUM_SAMPLE: one case
+    # checks them.
+    full = nproc == 0 and num_sample == 1
+    for dtype in ('float32', 'float16') if full else ('float32',):
         cache = str(tmp / f'cache_{dtype}')
         _, log = run([*kd, '--cache-teacher', cache, '--cache-dtype', dtype], torchrun=nproc)
         assert 'teacher cache complete' in log
@@ -232,6 +235,8 @@ def test_cached_distillation_ends_with_the_weights_of_online_distillation(kd_set
             assert diff == 0.0  # the same teacher at the same precision: bit for bit
         else:
             assert diff <= 1e-5  # float16 rounding of the teacher's logits only
+    if not full:
+        return
     # Resumed at epoch 1 from the cached run's own checkpoint: the replay follows the epoch.
     out = tmp / 'cached_float32'
     os.remove(os.path.join(run_dir(out), 'ckpt_epoch_1.pth'))
