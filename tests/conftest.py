@@ -3,7 +3,6 @@
 The implementations live in tests/helpers/runs.py (configs, subprocess runs, the tiny model) and
 tests/helpers/videos.py (real generated video files); these fixtures are the one way tests reach them.
 """
-import logging
 import os
 
 import pytest
@@ -15,15 +14,10 @@ from tests.helpers.videos import make_dataset
 
 @pytest.fixture(autouse=True)
 def restore_logging():
-    """Undo the handlers a test's in-process run installs (setup_logging puts them on the root
-    logger), so one test's console logging never lands in another's captured output."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-        handler.close()
-    root.setLevel(level)
+    """A test that configures the project's logging in this process (setup_logging puts handlers on
+    the root logger) leaves none behind, so its console never lands in another test's output."""
+    with runs.logging_restored():
+        yield
 
 
 @pytest.fixture

@@ -202,9 +202,12 @@ def max_difference(a, b):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('nproc, num_sample', [(0, 1), (2, 1), (0, 2)],
-                         ids=['one process', 'torchrun x2', 'AUG.NUM_SAMPLE 2'])
-def test_cached_distillation_ends_with_the_weights_of_online_distillation(kd_setup, nproc, num_sample):
+# float16 rounding and the resume do not depend on the process count or NUM_SAMPLE: one case checks them.
+@pytest.mark.parametrize('nproc, num_sample, dtypes, resume', [
+    (0, 1, ('float32', 'float16'), True), (2, 1, ('float32',), False), (0, 2, ('float32',), False)],
+    ids=['one process', 'torchrun x2', 'AUG.NUM_SAMPLE 2'])
+def test_cached_distillation_ends_with_the_weights_of_online_distillation(kd_setup, nproc, num_sample,
+                                                                          dtypes, resume):
     tmp, kd_cfg = kd_setup
     tmp = tmp / f'nproc{nproc}_sample{num_sample}'
     kd = ['main_KD.py', '--cfg', kd_cfg, '--opts', 'KD.ALPHA', '0.7', 'KD.TEMPERATURE', '4',
@@ -212,10 +215,7 @@ def test_cached_distillation_ends_with_the_weights_of_online_distillation(kd_set
     run([*kd, '--output', str(tmp / 'online')], torchrun=nproc)
     online = final_weights(tmp / 'online')
 
-    # float16 rounding and the resume do not depend on the process count or NUM_SAMPLE: one case
-    # checks them.
-    full = nproc == 0 and num_sample == 1
-    for dtype in ('float32', 'float16') if full else ('float32',):
+    for dtype in dtypes:
         cache = str(tmp / f'cache_{dtype}')
         _, log = run([*kd, '--cache-teacher', cache, '--cache-dtype', dtype], torchrun=nproc)
         assert 'teacher cache complete' in log
@@ -235,7 +235,7 @@ def test_cached_distillation_ends_with_the_weights_of_online_distillation(kd_set
             assert diff == 0.0  # the same teacher at the same precision: bit for bit
         else:
             assert diff <= 1e-5  # float16 rounding of the teacher's logits only
-    if not full:
+    if not resume:
         return
     # Resumed at epoch 1 from the cached run's own checkpoint: the replay follows the epoch.
     out = tmp / 'cached_float32'

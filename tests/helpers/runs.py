@@ -1,6 +1,7 @@
 """Helpers for end-to-end tests: a tiny config file over a generated dataset, and running the
 project's commands the way a user types them, in a subprocess (`run`) or in this process
 (`run_inline`, seconds faster: no interpreter and torch start-up)."""
+import contextlib
 import copy
 import glob
 import json
@@ -85,31 +86,38 @@ def run(args, torchrun=0, check=True, timeout=600):
     return proc.returncode, output
 
 
+@contextlib.contextmanager
+def logging_restored():
+    """Undo what `utils.logger.setup_logging` does to the root logger inside the block: its handlers
+    (marked `dvfl`) come and go as before, its level is reset; pytest's own handlers are not touched."""
+    root = logging.getLogger()
+    ours, level = [h for h in root.handlers if getattr(h, 'dvfl', False)], root.level
+    try:
+        yield
+    finally:
+        for handler in [h for h in root.handlers if getattr(h, 'dvfl', False) and h not in ours]:
+            root.removeHandler(handler)
+            handler.close()
+        for handler in ours:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(level)
+
+
 def run_inline(command, args, monkeypatch):
     """Run `python <command> <args>` (a file such as 'main.py', or a module such as 'tools.predict')
     in this process, as __main__ with sys.argv set, and return its exit status. The logging set-up
     the command makes is undone afterwards."""
     monkeypatch.setattr(sys, 'argv', [command, *args])
     monkeypatch.delenv('DVFL_DEBUG', raising=False)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        with pytest.raises(SystemExit) as exit_info, warnings.catch_warnings():
-            warnings.simplefilter('ignore', RuntimeWarning)  # runpy: the module was imported before
-            if command.endswith('.py'):
-                path = os.path.join(ROOT, command)
-                assert os.path.isfile(path), f'{command} does not exist'
-                runpy.run_path(path, run_name='__main__')
-            else:
-                runpy.run_module(command, run_name='__main__', alter_sys=True)
-    finally:
-        for handler in [h for h in root.handlers if h not in handlers]:
-            root.removeHandler(handler)
-            handler.close()
-        for handler in handlers:
-            if handler not in root.handlers:
-                root.addHandler(handler)
-        root.setLevel(level)
+    with logging_restored(), pytest.raises(SystemExit) as exit_info, warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)  # runpy: the module was imported before
+        if command.endswith('.py'):
+            path = os.path.join(ROOT, command)
+            assert os.path.isfile(path), f'{command} does not exist'
+            runpy.run_path(path, run_name='__main__')
+        else:
+            runpy.run_module(command, run_name='__main__', alter_sys=True)
     return exit_info.value.code
 
 
