@@ -1,17 +1,26 @@
 """A small synthetic action dataset written as real video files, for the demo and the tests.
 
-Each clip shows one textured object over a textured, noisy background. The classes differ only in
-how the object moves over time, so a single frame carries no class information:
+Each clip shows one textured object over a textured, noisy background, filmed by a camera that may
+shake. The classes differ only in how the object moves over time, so a single frame says next to
+nothing about the class:
 
-- ``up``, ``down``, ``horizontal`` (left or right at random): the object keeps its size and travels
-  on a torus (it leaves one edge and re-enters at the opposite one), so at every time step its
-  position is uniform over the frame;
+- ``up``, ``down``, ``left``, ``right``: the object keeps its size and travels 0.4 to 0.7 of the
+  frame in a straight line;
 - ``grow``, ``shrink``: the object stays in place and scales; both cover the same size range, and a
   moving object's size follows the same law as a scaling object's size in a random frame.
 
-All classes are invariant to a horizontal flip (left and right motion form one class), so the
-training recipe's flips, crops, colour jitter and grayscale keep the labels valid. The object is
-kept far from the background in brightness so that it stays visible under grayscale and jitter.
+The object stays whole in the scene where its path allows (its place is drawn uniformly among those
+that keep it so; a path too long for a large object is centred, cutting it equally at both ends).
+Objects never wrap around to the opposite border: a jump across the frame between two sampled
+frames reads as motion the other way, and it kept the demo's models at chance for several epochs.
+
+The camera shake (``shake`` pixels, 0 for none) cuts every frame at its own random offset from a
+scene ``2 * shake`` pixels larger: the motion between two frames is the object's plus a random jump
+of the whole picture, so telling the classes apart takes more than comparing two positions.
+
+``left`` and ``right`` are mirror images of each other, so a horizontal flip changes the label: train
+on them with ``AUG.FLIP_PROB 0.0`` (as the SSv2 configs do). Crops keep the labels valid. The object
+is kept far from the background in brightness so that it stays visible under grayscale and jitter.
 
 ``python -m tools.make_demo_data --out data/demo`` (``generate``) writes ``train/<class>/*.mp4``,
 ``val/<class>/*.mp4``, ``train.csv`` and ``val.csv`` (``relative/path.mp4,label`` lines) and
@@ -28,8 +37,10 @@ import numpy as np
 
 # Every class the generator knows, with a fixed id that seeds its clips (so a subset of classes
 # still gives the same clips per class).
-CLASSES = ('up', 'down', 'horizontal', 'grow', 'shrink')
+CLASSES = ('up', 'down', 'left', 'right', 'grow', 'shrink')
 DEFAULT_CLASSES = CLASSES
+# The travelling classes: (axis of motion, 0 for rows and 1 for columns; sign of the motion).
+_MOTIONS = {'up': (0, -1), 'down': (0, 1), 'left': (1, -1), 'right': (1, 1)}
 FPS = 16
 _SPLITS = {'train': 0, 'val': 1}
 _TEXTURE_CELLS = 4  # the object's texture is a 4x4 grid of two colours
@@ -69,48 +80,58 @@ def _scale_law(rng, side):
     return rng.uniform(0.15, 0.28) * side, rng.uniform(2.0, 3.0)
 
 
+def _place(rng, along, travel, size):
+    """Start of a path of length `travel` on an axis of `along` pixels for an object of side `size`:
+    uniform over the starts that keep the whole object in view, or the centred path where none does."""
+    free = along - travel
+    margin = min(size, free) / 2
+    return rng.uniform(margin, free - margin)
+
+
 def _trajectory(rng, name, h, w, t):
     """Per-frame object centre (cy, cx) and side length, all in pixels, for class `name`.
 
     A moving object's size is drawn from the law that the scaling classes follow at a random time,
     so the size of the object in one frame says nothing about the class.
     """
-    side = min(h, w)
     progress = np.linspace(0.0, 1.0, t)
-    cy, cx = rng.uniform(0, h), rng.uniform(0, w)
-    small, factor = _scale_law(rng, side)
-    if name in ('up', 'down', 'horizontal'):
-        size = np.full(t, small * factor ** rng.uniform())
-        travel = rng.uniform(0.5, 0.9) * (h if name != 'horizontal' else w)
-        if name == 'up':
-            ys, xs = cy - travel * progress, np.full(t, cx)
-        elif name == 'down':
-            ys, xs = cy + travel * progress, np.full(t, cx)
-        else:
-            ys, xs = np.full(t, cy), cx + rng.choice((-1.0, 1.0)) * travel * progress
-        return ys % h, xs % w, size
+    small, factor = _scale_law(rng, min(h, w))
+    if name in _MOTIONS:
+        axis, sign = _MOTIONS[name]
+        size = small * factor ** rng.uniform()
+        along, across = (h, w) if axis == 0 else (w, h)
+        travel = rng.uniform(0.4, 0.7) * along
+        path = _place(rng, along, travel, size) + travel * (progress if sign > 0 else 1.0 - progress)
+        still = np.full(t, _place(rng, across, 0.0, size))
+        ys, xs = (path, still) if axis == 0 else (still, path)
+        return ys, xs, np.full(t, size)
     if name in ('grow', 'shrink'):
         size = small * factor ** progress
         if name == 'shrink':
             size = size[::-1]
-        return np.full(t, cy), np.full(t, cx), size
+        largest = small * factor
+        return np.full(t, _place(rng, h, 0.0, largest)), np.full(t, _place(rng, w, 0.0, largest)), size
     raise ValueError(f"unknown synthetic class '{name}'; choose from {', '.join(CLASSES)}")
 
 
 def object_coordinates(cys, cxs, sizes, height, width):
-    """Offsets (dy (T, H, 1), dx (T, 1, W)) of every pixel to the object's centre on the torus, in
-    object sides: the object covers [-0.5, 0.5) on both axes (a disc: dy**2 + dx**2 < 0.25)."""
+    """Offsets (dy (T, H, 1), dx (T, 1, W)) of every pixel to the object's centre, in object sides:
+    the object covers [-0.5, 0.5) on both axes (a disc: dy**2 + dx**2 < 0.25)."""
     iy, ix = np.arange(height)[None, :, None] + 0.5, np.arange(width)[None, None, :] + 0.5
-    dy = ((iy - cys[:, None, None] + height / 2) % height - height / 2) / sizes[:, None, None]
-    dx = ((ix - cxs[:, None, None] + width / 2) % width - width / 2) / sizes[:, None, None]
+    dy = (iy - cys[:, None, None]) / sizes[:, None, None]
+    dx = (ix - cxs[:, None, None]) / sizes[:, None, None]
     return dy, dx
 
 
-def render_clip(rng, name, height, width, num_frames):
-    """One clip of class `name` as uint8 frames (T, H, W, 3).
+def render_clip(rng, name, height, width, num_frames, shake=0):
+    """One clip of class `name` as uint8 frames (T, H, W, 3), seen by a camera that shakes by up to
+    `shake` pixels on each axis.
 
-    The trajectory is drawn first, so `_trajectory(rng_with_the_same_seed, ...)` reproduces it.
+    The trajectory is drawn first, in the scene's coordinates (2 * shake larger than the frame), so
+    `_trajectory(rng_with_the_same_seed, ...)` reproduces it.
     """
+    frame_height, frame_width = height, width
+    height, width = height + 2 * shake, width + 2 * shake  # the scene the camera moves over
     cys, cxs, sizes = _trajectory(rng, name, height, width, num_frames)
     bright_object = rng.random() < 0.5
     bg_level, obj_levels = (70.0, (225.0, 165.0)) if bright_object else (185.0, (30.0, 90.0))
@@ -131,6 +152,10 @@ def render_clip(rng, name, height, width, num_frames):
     frames = np.where(inside[..., None], object_pixels, background[None])
     # Sensor noise, new in every frame: uniform on [-14, 14], standard deviation about 8.
     frames += rng.random(frames.shape, dtype=np.float32) * 28.0 - 14.0
+    if shake:
+        tops, lefts = rng.integers(0, 2 * shake + 1, num_frames), rng.integers(0, 2 * shake + 1, num_frames)
+        frames = np.stack([frame[top:top + frame_height, left:left + frame_width]
+                           for frame, top, left in zip(frames, tops, lefts)])
     return np.clip(frames, 0, 255, out=frames).round().astype(np.uint8)
 
 
@@ -168,16 +193,17 @@ def _write_lines(path, lines):
 
 
 def _write_clip(job):
-    path, key, name, height, width, num_frames, codec = job
-    frames = render_clip(np.random.default_rng(key), name, height, width, num_frames)
+    path, key, name, height, width, num_frames, shake, codec = job
+    frames = render_clip(np.random.default_rng(key), name, height, width, num_frames, shake)
     write_video(path, frames, codec=codec)
 
 
 def generate(out_dir, clips_per_class=100, val_per_class=24, size=64, num_frames=16, seed=0,
-             classes=None, workers=None):
+             classes=None, workers=None, shake=0):
     """Write the dataset under `out_dir`; returns the paths to put in the DATA config keys.
 
-    `size` is the frame side (or a (height, width) pair, both even). Clip `i` of a class and split
+    `size` is the frame side (or a (height, width) pair, both even); `shake` the camera's largest
+    offset in pixels (module docstring). Clip `i` of a class and split
     depends only on (seed, split, class, i), whatever the number of `workers` (processes; None: one
     per usable CPU, at most 4). The annotation files are written last, so their presence means the
     videos are complete. Returns a dict with 'root', 'train_file', 'val_file' and 'label_list'.
@@ -194,6 +220,8 @@ def generate(out_dir, clips_per_class=100, val_per_class=24, size=64, num_frames
                          f'another even width, e.g. {width + 8}, not one of {DECORD_BAD_WIDTHS}')
     if num_frames < 2:
         raise ValueError(f'num_frames must be at least 2 to show motion, got {num_frames}')
+    if shake < 0:
+        raise ValueError(f'shake must be >= 0 pixels, got {shake}')
     if seed < 0:
         raise ValueError(f'seed must be >= 0, got {seed}')
     if clips_per_class < 1 or val_per_class < 1:
@@ -208,7 +236,7 @@ def generate(out_dir, clips_per_class=100, val_per_class=24, size=64, num_frames
                 rel = f'{split}/{name}/{name}_{i:05d}.mp4'
                 annotations[split].append(f'{rel},{label}')
                 jobs.append((os.path.join(out_dir, rel), (seed, _SPLITS[split], CLASSES.index(name), i),
-                             name, height, width, num_frames, codec))
+                             name, height, width, num_frames, shake, codec))
     workers = min(len(os.sched_getaffinity(0)), 4) if workers is None else workers
     if workers > 1 and sys.platform == 'linux':
         # fork: the workers need no re-import of this package (which imports torch).

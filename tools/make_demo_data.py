@@ -1,6 +1,6 @@
-"""Write the synthetic demo dataset (datasets/synthetic.py): five motion classes as real MP4 files.
+"""Write the synthetic demo dataset (datasets/synthetic.py): six motion classes as real MP4 files.
 
-    python -m tools.make_demo_data --out data/demo [--clips-per-class N --val-per-class N --size 40 --frames 16]
+    python -m tools.make_demo_data --out data/demo [--clips-per-class N --val-per-class N --size 40 --frames 16 --shake 10]
 
 Writes `train/<class>/*.mp4`, `val/<class>/*.mp4`, `train.csv`, `val.csv` (`relative/path.mp4,label`)
 and `labels.csv` (`id,name`) under --out; point DATA.ROOT, DATA.TRAIN_FILE, DATA.VAL_FILE and
@@ -31,6 +31,8 @@ def main(argv=None):
     parser.add_argument('--val-per-class', type=int, default=24, help='validation clips per class')
     parser.add_argument('--size', type=_size_arg, default=64, help='frame side N, or WIDTHxHEIGHT')
     parser.add_argument('--frames', type=int, default=16, help='frames per clip')
+    parser.add_argument('--shake', type=int, default=0,
+                        help="camera shake: each frame's largest random offset, in pixels")
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--workers', type=int, default=None,
                         help='encoding processes (default: one per usable CPU, at most 4)')
@@ -40,7 +42,7 @@ def main(argv=None):
     start = time.time()
     try:
         paths = generate(args.out, args.clips_per_class, args.val_per_class, args.size,
-                         args.frames, args.seed, args.classes, args.workers)
+                         args.frames, args.seed, args.classes, args.workers, args.shake)
     except ValueError as err:  # sizes, counts or a seed generate() cannot use
         raise UserError(str(err)) from None
     total = (args.clips_per_class + args.val_per_class) * len(args.classes)
