@@ -42,3 +42,46 @@ def test_reduced_demo_runs_end_to_end(tmp_path):
     assert open(tmp_path / 'out' / 'summary.md').read().count('\n') == 5
     with Image.open(tmp_path / 'out' / 'curves.png') as img:
         assert img.width > 400 and img.height > 300
+
+
+def _demo_section():
+    text = open(os.path.join(ROOT, 'README.md')).read()
+    return text.split('## The demo', 1)[1].split('\n## ', 1)[0]
+
+
+def _demo_default(name):
+    script = open(os.path.join(ROOT, 'scripts', 'demo.sh')).read()
+    return int(re.search(r'\b%s=\$\{DEMO_%s:-(\d+)\}' % (name, name), script).group(1))
+
+
+def test_readme_describes_the_demo_that_scripts_demo_sh_runs():
+    """The clip counts, chance level and model sizes in README are those of demo.sh and its configs,
+    and the table of seeds shows the targets the demo is built for (issue 19)."""
+    from config import load_config_file
+    from datasets.synthetic import DEFAULT_CLASSES
+    from models import build_model
+    from models.flops import count
+
+    section = _demo_section()
+    classes = len(DEFAULT_CLASSES)
+    train, val = _demo_default('CLIPS') * classes, _demo_default('VAL') * classes
+    assert f'generates {train + val} short clips' in section
+    assert f'{train} to train, {val} to validate' in section
+    assert all(f'`{name}`' in section for name in DEFAULT_CLASSES)
+    chance = f'chance is {100 / classes:.1f}%'
+    assert chance in section and chance in open(os.path.join(ROOT, 'scripts', 'demo.sh')).read()
+
+    sizes = {}
+    for name in ('teacher', 'student'):
+        cfg = load_config_file(os.path.join(ROOT, 'configs', 'demo', f'{name}.yaml'))
+        assert cfg.MODEL.NUM_CLASSES == classes
+        params, gflops, _ = count(build_model(cfg), cfg.DATA.NUM_FRAMES, cfg.DATA.INPUT_SIZE)
+        sizes[name] = f'{params / 1e6:.3f}M parameters, {gflops:.3f} GFLOPs'
+    assert f'teacher {sizes["teacher"]} per clip; student {sizes["student"]}' in section
+
+    rows = re.findall(r'^\| (\d) \| ([\d.]+) \| ([\d.]+) \| \*\*([\d.]+)\*\* \| (\d+) s \|$', section, re.M)
+    assert [r[0] for r in rows] == ['0', '1', '2']
+    for _, teacher, alone, distilled, seconds in rows:
+        teacher, alone, distilled = float(teacher), float(alone), float(distilled)
+        assert teacher >= 80 and alone >= 2 * 100 / classes and distilled >= alone + 5
+        assert int(seconds) <= 300
