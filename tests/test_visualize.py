@@ -28,7 +28,8 @@ def setup(tmp_path_factory):
     """A generated dataset, a tiny config pointing at it, and a randomly initialised checkpoint."""
     tmp = tmp_path_factory.mktemp('vis')
     paths = synthetic.generate(str(tmp / 'data'), clips_per_class=1, val_per_class=1, size=40,
-                               num_frames=8, seed=1, workers=1)
+                               num_frames=8, seed=1, workers=1,
+                               classes=['up', 'down', 'left', 'grow', 'shrink'])  # 5: top-5 names all
     cfg = tmp / 'tiny.yaml'
     cfg.write_text(f"""
 DATA:
