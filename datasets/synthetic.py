@@ -125,13 +125,21 @@ def object_coordinates(cys, cxs, sizes, height, width):
 
 def render_clip(rng, name, height, width, num_frames, shake=0):
     """One clip of class `name` as uint8 frames (T, H, W, 3), seen by a camera that shakes by up to
-    `shake` pixels on each axis.
+    `shake` pixels on each axis: every frame is cut at its own offset from a scene 2 * shake larger.
 
-    The trajectory is drawn first, in the scene's coordinates (2 * shake larger than the frame), so
+    The trajectory is drawn first, in the scene's coordinates, so
     `_trajectory(rng_with_the_same_seed, ...)` reproduces it.
     """
-    frame_height, frame_width = height, width
-    height, width = height + 2 * shake, width + 2 * shake  # the scene the camera moves over
+    frames = _render_scene(rng, name, height + 2 * shake, width + 2 * shake, num_frames)
+    if shake:
+        tops, lefts = rng.integers(0, 2 * shake + 1, num_frames), rng.integers(0, 2 * shake + 1, num_frames)
+        frames = np.stack([frame[top:top + height, left:left + width]
+                           for frame, top, left in zip(frames, tops, lefts)])
+    return np.clip(frames, 0, 255, out=frames).round().astype(np.uint8)
+
+
+def _render_scene(rng, name, height, width, num_frames):
+    """The scene as float32 frames (T, H, W, 3), before the camera cuts and quantises them."""
     cys, cxs, sizes = _trajectory(rng, name, height, width, num_frames)
     bright_object = rng.random() < 0.5
     bg_level, obj_levels = (70.0, (225.0, 165.0)) if bright_object else (185.0, (30.0, 90.0))
@@ -152,11 +160,7 @@ def render_clip(rng, name, height, width, num_frames, shake=0):
     frames = np.where(inside[..., None], object_pixels, background[None])
     # Sensor noise, new in every frame: uniform on [-14, 14], standard deviation about 8.
     frames += rng.random(frames.shape, dtype=np.float32) * 28.0 - 14.0
-    if shake:
-        tops, lefts = rng.integers(0, 2 * shake + 1, num_frames), rng.integers(0, 2 * shake + 1, num_frames)
-        frames = np.stack([frame[top:top + frame_height, left:left + frame_width]
-                           for frame, top, left in zip(frames, tops, lefts)])
-    return np.clip(frames, 0, 255, out=frames).round().astype(np.uint8)
+    return frames
 
 
 def write_video(path, frames, fps=FPS, codec=None):
@@ -203,9 +207,8 @@ def generate(out_dir, clips_per_class=100, val_per_class=24, size=64, num_frames
     """Write the dataset under `out_dir`; returns the paths to put in the DATA config keys.
 
     `size` is the frame side (or a (height, width) pair, both even); `shake` the camera's largest
-    offset in pixels (module docstring). Clip `i` of a class and split
-    depends only on (seed, split, class, i), whatever the number of `workers` (processes; None: one
-    per usable CPU, at most 4). The annotation files are written last, so their presence means the
+    offset in pixels (module docstring). Clip `i` of a class and split depends only on (seed, split,
+    class, i), whatever the number of `workers` (processes; None: one per usable CPU, at most 4). The annotation files are written last, so their presence means the
     videos are complete. Returns a dict with 'root', 'train_file', 'val_file' and 'label_list'.
     """
     classes = list(DEFAULT_CLASSES if classes is None else classes)
