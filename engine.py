@@ -1,5 +1,6 @@
 """The one training loop, the multi-view evaluation, and the run around them (`run`: data, model,
 optimiser, criterion, epochs, checkpoints), shared by main.py, main_KD.py and tools.predict."""
+import collections
 import contextlib
 import datetime
 import math
@@ -13,6 +14,7 @@ from timm.utils import AverageMeter, accuracy, random_seed
 from torch.nn.parallel import DistributedDataParallel
 
 from datasets import build_batch_augment, build_dataloader, build_val_loader, class_names, load_test_clip
+from datasets.transforms import normalize
 from models import build_model
 from utils.checkpoint import find_latest_checkpoint, load_model_weights, resume_training, save_checkpoint
 from utils.distributed import all_reduce_sum, cleanup, init_distributed
@@ -222,6 +224,17 @@ def predict_video(model, config, path, num_clip, num_crop, *, device, amp_dtype=
     return probs.sum(1).double()[0].cpu() / probs.shape[1]
 
 
+def predict_stream(model, clips, *, device, amp_dtype=None, smooth=1):
+    """(start, end, float64 probabilities) per clip of `clips` (datasets.stream.SlidingClips: uint8
+    one-view clips of a stream), scored as evaluate() scores a view; with `smooth` > 1 the softmax
+    is averaged over the last `smooth` windows (tools.predict --stream)."""
+    recent = collections.deque(maxlen=smooth)
+    for start, end, clip in clips:
+        probs = view_probs(model, normalize(clip)[None, None], device=device, amp_dtype=amp_dtype)
+        recent.append(probs[0, 0].double().cpu())
+        yield start, end, sum(recent) / len(recent)
+
+
 def begin_epoch(config, loader_train, epoch, rank):
     """Seed the epoch and hand it to the sampler, so a resumed run (and main_KD.py --cache-teacher)
     replays it."""
@@ -230,14 +243,16 @@ def begin_epoch(config, loader_train, epoch, rank):
         loader_train.sampler.set_epoch(epoch)
 
 
-def run(config, build_criterion=None):
+def run(config, build_criterion=None, test_model=None):
     """Wire data, model, optimiser and criterion, then train (or evaluate with EVAL_MODE).
 
     `build_criterion(config, base_criterion, ctx)` lets main_KD.py put a teacher into the loss; ctx
     holds device, logger, evaluate (a callable model -> stats on one view per video).
+    `test_model(device)` gives EVAL_MODE the model to evaluate instead of MODEL.RESUME's checkpoint
+    (tools.eval_onnx: an onnxruntime session, which runs in its own precision, without autocast).
     """
     with session(config.OUTPUT) as (rank, world_size, device, logger):
-        return _run(config, build_criterion, rank, world_size, device, logger)
+        return _run(config, build_criterion, rank, world_size, device, logger, test_model)
 
 
 @contextlib.contextmanager
@@ -258,7 +273,7 @@ def session(folder):
         cleanup()
 
 
-def _run(config, build_criterion, rank, world_size, device, logger):
+def _run(config, build_criterion, rank, world_size, device, logger, test_model=None):
     if rank == 0:
         with open(os.path.join(config.OUTPUT, 'config.yaml'), 'w') as f:
             f.write(config.dump())
@@ -270,9 +285,13 @@ def _run(config, build_criterion, rank, world_size, device, logger):
     logger.info(f'AMP {config.AMP_OPT_LEVEL}: autocast dtype {amp_dtype}, GradScaler {use_scaler}')
 
     random_seed(config.SEED)  # identical initial weights on every rank
-    model = build_model(config).to(device)
-    n_params = sum(p.numel() for p in model.parameters())
-    logger.info(f'{config.MODEL.TYPE} ({config.MODEL.NAME}): {n_params / 1e6:.2f}M parameters')
+    if config.EVAL_MODE and test_model is not None:
+        model, amp_dtype = test_model(device), None
+        logger.info(f'evaluating {model.path} (no autocast)')
+    else:
+        model = build_model(config).to(device)
+        n_params = sum(p.numel() for p in model.parameters())
+        logger.info(f'{config.MODEL.TYPE} ({config.MODEL.NAME}): {n_params / 1e6:.2f}M parameters')
 
     val_loaders = {}  # (num_clip, num_crop) -> (dataset, loader), built once, reused every epoch
     write = eval_report(config.OUTPUT, class_names(config), logger)
@@ -289,10 +308,12 @@ def _run(config, build_criterion, rank, world_size, device, logger):
                         desc=desc, report=write if report and rank == 0 else None)
 
     if config.EVAL_MODE:
-        load_model_weights(model, config.MODEL.RESUME, logger)
+        if test_model is None:
+            load_model_weights(model, config.MODEL.RESUME, logger)
         stats = run_eval(model, config.TEST.NUM_CLIP, config.TEST.NUM_CROP, 'Test', report=True)
         MetricsWriter(config.OUTPUT, rank == 0).write(
-            {'final': True, 'checkpoint': config.MODEL.RESUME, **{f'test_{k}': v for k, v in stats.items()}})
+            {'final': True, 'checkpoint': getattr(model, 'path', config.MODEL.RESUME),
+             **{f'test_{k}': v for k, v in stats.items()}})
         logger.info(f'evaluation results written to {config.OUTPUT} (log.jsonl, log_rank*.txt, config.yaml)')
         return stats
 

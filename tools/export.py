@@ -7,6 +7,10 @@ DATA.NUM_FRAMES, S = DATA.INPUT_SIZE, batch dynamic) and returns `logits` (batch
 The export is checked with onnxruntime on real decoded clips (--video, else the first video of
 DATA.VAL_FILE) at batch 1 and 3: a max abs logit difference above 1e-4 fails the export and the
 file is removed. Then the CPU latency per clip of PyTorch eager and onnxruntime is printed.
+--int8 also writes <out>.int8.onnx (onnxruntime static quantization, calibrated on the evaluation
+views of --calib-videos videos of DATA.TRAIN_FILE) and reports its top-1 agreement and logit
+difference with PyTorch on --check-videos videos of DATA.VAL_FILE, and its latency beside fp32.
+`python -m tools.eval_onnx` scores either file as main.py --eval scores a checkpoint.
 `python -m tools.predict --onnx` runs the exported file. The library is models/deploy.py.
 """
 import argparse
@@ -17,7 +21,8 @@ import torch
 from config import load_config_file
 from datasets import load_test_clip, read_annotations
 from models import build_model
-from models.deploy import TOLERANCE, OnnxError, check_export, export_onnx, load_onnx, median_latency
+from models.deploy import (QUANT_FORMATS, TOLERANCE, OnnxError, check_export, export_int8, export_onnx, load_onnx,
+                           median_latency)
 from utils.checkpoint import load_model_weights
 from utils.errors import cli_main
 
@@ -44,6 +49,14 @@ def main(argv=None):
     parser.add_argument('--video', help='video to verify the export on (default: first of DATA.VAL_FILE)')
     parser.add_argument('--runs', type=int, default=5, help='timed runs per engine (median; after 2 warm-up)')
     parser.add_argument('--opts', nargs='+', default=[], metavar='KEY VALUE', help='config overrides')
+    parser.add_argument('--int8', action='store_true',
+                        help='also write the INT8 model (onnxruntime static quantization) as <out>.int8.onnx')
+    parser.add_argument('--calib-videos', type=int, default=32, metavar='N',
+                        help='--int8: videos of DATA.TRAIN_FILE calibrating it, in the evaluation views')
+    parser.add_argument('--check-videos', type=int, default=32, metavar='N',
+                        help='--int8: videos of DATA.VAL_FILE it is compared with PyTorch on')
+    parser.add_argument('--quant-format', choices=QUANT_FORMATS, default='QDQ', help='--int8: ONNX form')
+    parser.add_argument('--per-channel', action='store_true', help='--int8: a scale per output channel')
     args = parser.parse_args(argv)
 
     config = load_config_file(args.cfg, args.opts)
@@ -67,6 +80,29 @@ def main(argv=None):
     print(f'CPU latency per clip (batch 1, {torch.get_num_threads()} threads, median of {args.runs}): '
           f'PyTorch eager {eager * 1000:.1f} ms | onnxruntime {ort_time * 1000:.1f} ms | '
           f'ratio ort/eager {ort_time / eager:.2f}')
+    if args.int8:
+        print_int8(model, config, args, onnx_model, clip, eager)
+
+
+def int8_path(out):
+    return os.path.splitext(out)[0] + '.int8.onnx'
+
+
+def print_int8(model, config, args, onnx_model, clip, eager):
+    """Quantize, then report the INT8 model's distance to PyTorch and its latency beside fp32."""
+    path = int8_path(args.out)
+    r = export_int8(model, config, args.out, path, args.calib_videos, args.check_videos,
+                    args.quant_format, args.per_channel)
+    print(f'wrote {path} ({os.path.getsize(path) / 2 ** 20:.1f} MB): INT8 {args.quant_format}'
+          f'{" per-channel" if args.per_channel else ""}, calibrated on {r["calib_clips"]} clips of '
+          f'{r["calib_videos"]} videos of {config.DATA.TRAIN_FILE}')
+    print(f'INT8 vs PyTorch on {r["check_clips"]} clips of {r["check_videos"]} videos of {config.DATA.VAL_FILE}: '
+          f'top-1 agreement {100 * r["top1_agreement"]:.1f}%, max abs logit difference '
+          f'{r["max_abs_diff"]:.3g} (largest logit {r["max_abs_logit"]:.3g})')
+    fp32 = median_latency(onnx_model, clip, runs=args.runs)
+    int8 = median_latency(r['int8'], clip, runs=args.runs)
+    print(f'CPU latency per clip (batch 1): PyTorch eager {eager * 1000:.2f} ms | onnxruntime fp32 '
+          f'{fp32 * 1000:.2f} ms | INT8 {int8 * 1000:.2f} ms | speed-up INT8 over fp32 {fp32 / int8:.2f}x')
 
 
 if __name__ == '__main__':
