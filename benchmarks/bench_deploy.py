@@ -10,8 +10,9 @@ tools.export --int8's quantizer, calibrated here on random clips), and for each 
 eager, onnxruntime float32, onnxruntime INT8) the median latency per clip at each batch size and the
 peak resident memory of a fresh process that loads the model and runs one clip at batch 1 (measured
 before any larger batch runs). The last lines give the teacher / student ratio of every figure (the
-first and the last model of --models) beside the paper's claim of about 7x fewer GFLOPs.
-`--json FILE` also writes the figures; each model's are added as soon as they are measured.
+B / VFL-Net, or the first / the last of --models) beside the paper's claim of about 7x fewer GFLOPs.
+`--json FILE` also writes the figures, each model's as soon as they are measured; `--from-json FILE`
+prints the table of such a file.
 """
 import argparse
 import json
@@ -121,9 +122,16 @@ def rows(results, batches):
     return lines
 
 
+def teacher_student(names):
+    """Video-FocalNet-B and VFL-Net when both ran, else the first and the last model."""
+    teacher = 'videofocalnet_base' if 'videofocalnet_base' in names else names[0]
+    student = 'videofocalnet_nano' if 'videofocalnet_nano' in names else names[-1]
+    return teacher, student
+
+
 def ratios(results, batches):
-    """Teacher (first model) / student (last model) of every figure, beside the paper's claim."""
-    teacher, student = (list(results)[i] for i in (0, -1))
+    """Teacher / student of every figure, beside the paper's claim."""
+    teacher, student = teacher_student(list(results))
     t, s = results[teacher], results[student]
     lines = [f'teacher / student ({SHORT.get(teacher, teacher)} / {SHORT.get(student, student)}): '
              f'params {t["params"] / s["params"]:.2f}x, GFLOPs {t["gflops"] / s["gflops"]:.2f}x '
@@ -144,24 +152,30 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='python -m benchmarks.bench_deploy', description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--models', nargs='+', default=list(DEFAULT_MODELS),
-                        help='timm names, teacher first and student last (default: B, S, T, VFL-Net)')
+                        help='timm names, measured in this order (default: B, S, T, VFL-Net); the ratios '
+                             'are B / VFL-Net when both are there, else first / last')
     parser.add_argument('--batches', nargs='+', type=int, default=[1, 8], help='batch sizes timed')
     parser.add_argument('--frames', type=int, default=8)
     parser.add_argument('--size', type=int, default=224)
     parser.add_argument('--runs', type=int, default=5, help='timed runs per batch (median, after 1 warm-up)')
     parser.add_argument('--threads', type=int, default=torch.get_num_threads(), help='CPU threads of every engine')
     parser.add_argument('--calibration', type=int, default=4, help='random clips calibrating INT8')
-    parser.add_argument('--quant-format', default='QDQ', choices=['QDQ', 'QOperator'])
+    parser.add_argument('--quant-format', default='QOperator', choices=['QDQ', 'QOperator'])
     parser.add_argument('--per-channel', action='store_true', help='per-channel INT8 weights')
     parser.add_argument('--tiny', action='store_true',
                         help='every model at width 8, depths 1 1 1 1: the harness in seconds (CI), figures meaningless')
     parser.add_argument('--keep', metavar='DIR', help='write the ONNX files here and keep them')
     parser.add_argument('--json', metavar='FILE', help='also write the figures as JSON')
+    parser.add_argument('--from-json', metavar='FILE', help='print the table of a --json file (a run cut short)')
     parser.add_argument('--worker', nargs=3, metavar=('STEP', 'MODEL', 'DIR'), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.worker:
         return worker(args)
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        return print_table(saved['results'], saved['args']['batches'])
 
     print(f'{len(args.models)} models at {args.frames} x {args.size} x {args.size}, {NUM_CLASSES} classes, '
           f'batches {args.batches}, {args.threads} threads, median of {args.runs} runs; INT8 '
@@ -185,9 +199,13 @@ def main(argv=None):
             if not args.keep:
                 for suffix in ('', '.int8'):
                     os.remove(os.path.join(folder, f'{name}{suffix}.onnx'))
-    print('\n'.join(rows(results, args.batches)))
+    print_table(results, args.batches)
+
+
+def print_table(results, batches):
+    print('\n'.join(rows(results, batches)))
     if len(results) > 1:
-        print('\n'.join(ratios(results, args.batches)))
+        print('\n'.join(ratios(results, batches)))
 
 
 def cpu_name():

@@ -118,7 +118,7 @@ QUANT_FORMATS = ('QDQ', 'QOperator')
 QUANT_OPS = ('Conv', 'MatMul', 'Gemm')
 
 
-def quantize_int8(float_path, out_path, calibration, quant_format='QDQ', per_channel=False,
+def quantize_int8(float_path, out_path, calibration, quant_format='QOperator', per_channel=False,
                   op_types=QUANT_OPS, method='MinMax'):
     """Static INT8 quantization of an exported float model with onnxruntime: int8 weights and uint8
     activations (the U8S8 kernels x86 CPUs run fastest), ranges from min/max over `calibration`
@@ -163,14 +163,20 @@ def compare_logits(model, other, clips, batch=8):
     return max(diffs), agree / len(clips)
 
 
-def list_clips(config, list_file, count, key):
+def require_lists(config):
+    """Fail before exporting when DATA.TRAIN_FILE or DATA.VAL_FILE, which INT8 needs, is no file."""
+    for key in ('TRAIN_FILE', 'VAL_FILE'):
+        value = config.DATA[key]
+        if not value or not os.path.isfile(value):
+            raise OnnxError(f'DATA.{key} is {value!r}, which is not a file: INT8 is calibrated on clips '
+                            'of DATA.TRAIN_FILE and checked on clips of DATA.VAL_FILE')
+
+
+def list_clips(config, list_file, count):
     """Evaluation views (TEST.NUM_CLIP x TEST.NUM_CROP, normalised) of `count` videos spread evenly
-    over the annotation list `list_file` (config key `key`): all classes of a sorted list take part."""
+    over the annotation list `list_file`: all classes of a list sorted by class take part."""
     from datasets import load_test_clip, read_annotations
 
-    if not list_file or not os.path.isfile(list_file):
-        raise OnnxError(f'{key} is {list_file!r}, which is not a file: INT8 calibration and its check '
-                        'read clips of DATA.TRAIN_FILE and DATA.VAL_FILE')
     videos = [path for path, _ in read_annotations(list_file, config.DATA.ROOT, config.MODEL.NUM_CLASSES)]
     picked = [videos[i * len(videos) // count] for i in range(min(count, len(videos)))]
     return torch.cat([load_test_clip(config, path, config.TEST.NUM_CLIP, config.TEST.NUM_CROP)[0]
@@ -178,14 +184,15 @@ def list_clips(config, list_file, count, key):
 
 
 def export_int8(model, config, float_path, out_path, calib_videos=32, check_videos=32,
-                quant_format='QDQ', per_channel=False):
+                quant_format='QOperator', per_channel=False):
     """Quantize the float export `float_path` into `out_path`, calibrated on the evaluation views
     of `calib_videos` videos of DATA.TRAIN_FILE, and compare it with PyTorch on those of
     `check_videos` videos of DATA.VAL_FILE. Returns the figures (INT8 is an approximation: it is
     reported, not held to the float export's 1e-4)."""
     T, S = config.DATA.NUM_FRAMES, config.DATA.INPUT_SIZE
-    calibration, n_calib = list_clips(config, config.DATA.TRAIN_FILE, calib_videos, 'DATA.TRAIN_FILE')
-    check, n_check = list_clips(config, config.DATA.VAL_FILE, check_videos, 'DATA.VAL_FILE')
+    require_lists(config)
+    calibration, n_calib = list_clips(config, config.DATA.TRAIN_FILE, calib_videos)
+    check, n_check = list_clips(config, config.DATA.VAL_FILE, check_videos)
     quantize_int8(float_path, out_path, calibration, quant_format, per_channel)
     int8 = load_onnx(out_path, T, S)
     diff, agreement = compare_logits(model, int8, check, config.DATA.BATCH_SIZE)

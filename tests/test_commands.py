@@ -86,6 +86,7 @@ MISTAKES = {
     'tools.convert_annotations': ['kinetics', '{missing}', '{tmp}/train.csv', '--labels',
                                   'labels/kinetics_400_labels.csv'],
     'tools.export': ['--cfg', '{missing}', '--checkpoint', 'x.pth', '--out', '{tmp}/x.onnx'],
+    'tools.eval_onnx': ['--cfg', '{missing}', '--onnx', 'x.onnx'],
     'tools.predict': ['--cfg', '{missing}', '--checkpoint', 'x.pth', 'x.avi'],
     'tools.visualize': ['--cfg', '{missing}', '--checkpoint', 'x.pth', '--video', 'x.avi', '--out', '{tmp}/v'],
     'tools.make_demo_data': ['--out', '{tmp}/demo', '--size', '31'],

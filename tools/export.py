@@ -22,7 +22,7 @@ from config import load_config_file
 from datasets import load_test_clip, read_annotations
 from models import build_model
 from models.deploy import (QUANT_FORMATS, TOLERANCE, OnnxError, check_export, export_int8, export_onnx, load_onnx,
-                           median_latency)
+                           median_latency, require_lists)
 from utils.checkpoint import load_model_weights
 from utils.errors import cli_main
 
@@ -55,13 +55,19 @@ def main(argv=None):
                         help='--int8: videos of DATA.TRAIN_FILE calibrating it, in the evaluation views')
     parser.add_argument('--check-videos', type=int, default=32, metavar='N',
                         help='--int8: videos of DATA.VAL_FILE it is compared with PyTorch on')
-    parser.add_argument('--quant-format', choices=QUANT_FORMATS, default='QDQ', help='--int8: ONNX form')
+    parser.add_argument('--quant-format', choices=QUANT_FORMATS, default='QOperator',
+                        help='--int8: ONNX form (QOperator: QLinearConv / MatMulInteger ops; QDQ: quantize-dequantize pairs)')
     parser.add_argument('--per-channel', action='store_true', help='--int8: a scale per output channel')
     args = parser.parse_args(argv)
 
     config = load_config_file(args.cfg, args.opts)
     T, S = config.DATA.NUM_FRAMES, config.DATA.INPUT_SIZE
     clips, video = verification_clips(config, args.video)  # before exporting: fail early
+    if args.int8:
+        require_lists(config)
+        if args.calib_videos < 1 or args.check_videos < 1:
+            raise OnnxError(f'--calib-videos and --check-videos must be >= 1, got {args.calib_videos} '
+                            f'and {args.check_videos}')
     model = build_model(config)
     load_model_weights(model, args.checkpoint)
     model.eval()
