@@ -152,15 +152,17 @@ def quantize_int8(float_path, out_path, calibration, quant_format='QOperator', p
 
 @torch.no_grad()
 def compare_logits(model, other, clips, batch=8):
-    """(max abs logit difference, top-1 agreement in [0, 1]) of `other` against `model` over
-    `clips`, `batch` clips per call: how close an approximate (INT8) model stays to PyTorch."""
+    """(max abs logit difference, top-1 agreement in [0, 1], largest abs PyTorch logit) of `other`
+    against `model` over `clips`, `batch` clips per call: how close an approximate (INT8) model
+    stays to PyTorch, and the scale of the logits that difference compares with."""
     model.eval()
-    diffs, agree = [], 0
+    diffs, agree, scale = [], 0, 0.0
     for chunk in clips.split(batch):
         expected, got = model(chunk), other(chunk)
         diffs.append((expected - got).abs().max().item())
         agree += (expected.argmax(1) == got.argmax(1)).sum().item()
-    return max(diffs), agree / len(clips)
+        scale = max(scale, expected.abs().max().item())
+    return max(diffs), agree / len(clips), scale
 
 
 def require_lists(config):
@@ -195,8 +197,6 @@ def export_int8(model, config, float_path, out_path, calib_videos=32, check_vide
     check, n_check = list_clips(config, config.DATA.VAL_FILE, check_videos)
     quantize_int8(float_path, out_path, calibration, quant_format, per_channel)
     int8 = load_onnx(out_path, T, S)
-    diff, agreement = compare_logits(model, int8, check, config.DATA.BATCH_SIZE)
-    with torch.no_grad():
-        scale = model(check).abs().max().item()
+    diff, agreement, scale = compare_logits(model, int8, check, config.DATA.BATCH_SIZE)
     return {'int8': int8, 'calib_videos': n_calib, 'calib_clips': len(calibration), 'check_videos': n_check,
             'check_clips': len(check), 'max_abs_diff': diff, 'max_abs_logit': scale, 'top1_agreement': agreement}

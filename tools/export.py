@@ -56,7 +56,8 @@ def main(argv=None):
     parser.add_argument('--check-videos', type=int, default=32, metavar='N',
                         help='--int8: videos of DATA.VAL_FILE it is compared with PyTorch on')
     parser.add_argument('--quant-format', choices=QUANT_FORMATS, default='QOperator',
-                        help='--int8: ONNX form (QOperator: QLinearConv / MatMulInteger ops; QDQ: quantize-dequantize pairs)')
+                        help='--int8: ONNX form (QOperator: QLinearConv / MatMulInteger; QDQ: '
+                             'quantize-dequantize pairs)')
     parser.add_argument('--per-channel', action='store_true', help='--int8: a scale per output channel')
     args = parser.parse_args(argv)
 
