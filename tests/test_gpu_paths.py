@@ -4,6 +4,7 @@ DDP + torch.compile order, the teacher's memory-mapped load, whole accumulation 
 picked under a launcher that shows each process one GPU, and the determinism setting."""
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ from timm.scheduler import CosineLRScheduler
 from torch.overrides import TorchFunctionMode
 
 from engine import configure_backends, train_one_epoch, wrap_for_training
-from tests.helpers.runs import ROOT, records, run_dir, run_inline, strict_json, tiny_batch, tiny_model
+from tests.helpers.runs import ROOT, records, run, run_dir, run_inline, strict_json, tiny_batch, tiny_model
 from utils.checkpoint import unwrap
 from utils.logger import MetricsWriter
 from utils.losses import DistillationLoss, SupervisedLoss
@@ -284,3 +285,108 @@ def test_resume_across_precisions(tiny_config, tmp_path, monkeypatch, capsys):
             assert saved_scale in (2.0 ** 16 / 2 ** k for k in range(7)) and 0 <= scaler['_growth_tracker'] <= 6
         else:
             assert scaler == {}
+
+
+
+def logged_lrs(log):
+    """{(epoch, step, steps per epoch): LR} of the console's `Train: [e/E][i/n] ... lr X` lines
+    (the LR set after step i)."""
+    found = re.findall(r'Train: \[(\d+)/\d+\]\[(\d+)/(\d+)\]\s+eta \S+ lr (\S+)', log)
+    return {(int(e), int(i), int(n)): float(lr) for e, i, n, lr in found}
+
+
+@pytest.mark.slow
+def test_resume_on_another_world_size_follows_the_lr_curve_rescaled(tiny_config, tmp_path, monkeypatch, capsys):
+    """torchrun x2 (epoch 0), resumed on one process (epochs 1-2: twice the steps per epoch, half the
+    total batch), resumed on two again (epoch 2): after step i of epoch e of n steps the LR is
+    factor(world) * g(e + i / n), the recipe's curve in epochs (linear warm-up over WARMUP_EPOCHS,
+    then cosine over EPOCHS) scaled by the linear rule, factor = batch x world x accumulation / 512."""
+    from config import load_config_file
+
+    cfg = tiny_config({'TRAIN': {'EPOCHS': 3, 'WARMUP_EPOCHS': 2, 'AUTO_RESUME': True}, 'PRINT_FREQ': 1,
+                       'TEST': {'EVAL_FREQ': 0}})
+    config = load_config_file(cfg)
+    train = config.TRAIN
+
+    def curve(u, world):
+        factor = config.DATA.BATCH_SIZE * world / 512
+        if u < train.WARMUP_EPOCHS:
+            return factor * (train.WARMUP_LR + u * (train.BASE_LR - train.WARMUP_LR) / train.WARMUP_EPOCHS)
+        return factor * (train.MIN_LR + (train.BASE_LR - train.MIN_LR) * (1 + math.cos(math.pi * u / train.EPOCHS)) / 2)
+
+    command = ['main.py', '--cfg', cfg, '--output', str(tmp_path / 'out')]
+    _, log = run(command, torchrun=2)
+    folder = run_dir(tmp_path / 'out')
+    for epoch in (1, 2):
+        os.remove(os.path.join(folder, f'ckpt_epoch_{epoch}.pth'))
+    checked = 0
+    for world, resumed_at in ((1, 1), (2, 2)):
+        if world == 1:
+            assert run_inline('main.py', command[1:], monkeypatch) in (0, None)
+            log = capsys.readouterr().out
+            os.remove(os.path.join(folder, 'ckpt_epoch_2.pth'))
+        else:
+            _, log = run(command, torchrun=2)
+        saved_world, steps, saved_steps = 3 - world, 6 // world, 6 // (3 - world)
+        assert (f'resumed on world size {world} (saved on {saved_world}), {steps} steps per epoch (saved: '
+                f'{saved_steps}): the LR curve continues at epoch {resumed_at}, re-scaled x{world / saved_world:g}'
+                ) in log
+        lrs = logged_lrs(log)
+        assert {e for e, _, _ in lrs} == set(range(resumed_at, 3)) and {n for _, _, n in lrs} == {steps}
+        for (e, i, n), lr in lrs.items():
+            assert lr == pytest.approx(curve(e + i / n, world), rel=1e-5), (world, e, i)
+            checked += 1
+    assert checked == 6 + 6 + 3
+
+
+def test_predict_runs_in_the_configs_amp_dtype(deployed, capsys):
+    """tools.predict scores under AMP_OPT_LEVEL and AMP_DTYPE, as evaluation does: float16 and
+    bfloat16 give their own probabilities (the two differ), each equal to that autocast's."""
+    import json
+
+    from engine import predict_video
+    from tools import predict
+
+    video = deployed.videos[0]
+    got = {}
+    for dtype in ('float16', 'bfloat16'):
+        capsys.readouterr()
+        predict.main(['--cfg', deployed.cfg, '--checkpoint', deployed.checkpoint, video, '--views', '1x1',
+                      '--json', '--device', 'cpu', '--opts', 'AMP_OPT_LEVEL', 'O1', 'AMP_DTYPE', dtype])
+        out = capsys.readouterr().out
+        top = json.loads(out[out.index('['):out.rindex(']') + 1])[0]['top']
+        expected = predict_video(deployed.model, deployed.config, video, 1, 1, device=CPU,
+                                 amp_dtype=getattr(torch, dtype))
+        got[dtype] = {e['id']: e['prob'] for e in top}
+        assert got[dtype] == {i: expected[i].item() for i in got[dtype]}
+    assert got['float16'] != got['bfloat16']
+
+
+MARKER_SAMPLE = '''
+import pytest, torch
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_unmarked():
+    pass
+
+@pytest.mark.cuda
+def test_marked():
+    assert torch.cuda.is_available()
+
+def test_plain():
+    pass
+'''
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='what a CPU run sees')
+def test_a_test_that_needs_cuda_without_the_cuda_marker_fails(tmp_path):
+    """tests/helpers/markers.py (loaded by conftest.py): on a CPU run, a test skipped for lack of CUDA
+    without the `cuda` marker fails naming itself; a marked one skips; others pass."""
+    (tmp_path / 'test_sample.py').write_text(MARKER_SAMPLE)
+    proc = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-rA', '-p', 'tests.helpers.markers', '-p',
+                           'no:cacheprovider', '--rootdir', str(tmp_path), str(tmp_path / 'test_sample.py')],
+                          cwd=tmp_path, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    out = proc.stdout
+    assert proc.returncode == 1, out
+    assert 'test_sample.py::test_unmarked skips for lack of CUDA (Skipped: needs CUDA) but has no `cuda` marker' in out
+    assert re.search(r'SKIPPED \[1\] .*needs a CUDA device \(cuda marker\)', out) and 'PASSED test_sample.py::test_plain' in out
