@@ -163,14 +163,21 @@ def test_the_compiled_model_wraps_ddp_and_trains(tmp_path):
         dist.destroy_process_group()
 
 
+# The process's peak resident memory (VmHWM: its own, unlike ru_maxrss, which a child inherits from
+# the parent that forked it), in MB, before and after loading the weights.
 RSS_PROBE = '''
-import resource, sys, torch
+import sys, torch
 from utils.checkpoint import load_model_weights
 from tests.helpers.runs import tiny_model
+
+def peak_mb():
+    with open('/proc/self/status') as f:
+        return next(int(line.split()[1]) for line in f if line.startswith('VmHWM:')) / 1024
+
 model = tiny_model()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_mb()
 load_model_weights(model, sys.argv[1])
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+print(peak_mb() - before)
 '''
 
 
