@@ -182,3 +182,16 @@ def test_audio_only_is_refused_by_name(tmp_path, backend):
     with pytest.raises(VideoDecodeError, match='no video stream') as err:
         decode_frames(path, [0], backend)
     assert err.value.path == path
+
+
+def test_bench_decode_prints_speed_and_correctness(capsys):
+    """benchmarks.bench_decode at a tiny size: both kinds of AVI, both decoders, the frames checked."""
+    from benchmarks.bench_decode import main as bench
+    bench(['--videos', '1', '--frames', '24', '--size', '64', '32', '--repeats', '1'])
+    out = capsys.readouterr().out
+    assert 'MPEG-4 AVI without B-frames, 64x32, 24 frames: 1 videos; DATA.DECODER decord reads them with decord' in out
+    assert 'with B-frames, 64x32, 24 frames: 1 videos; DATA.DECODER decord reads them with PyAV (decord seeks' in out
+    pyav = [line for line in out.splitlines() if line.strip().startswith('pyav')]
+    assert len(pyav) == 2 and all(' 0/8 frames differ' in line for line in pyav)
+    if decode.decord is not None:
+        assert out.count('PyAV / decord speed: ') == 2
