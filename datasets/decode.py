@@ -1,4 +1,4 @@
-"""Decoding only the sampled frames of a video, with decord (default) or PyAV.
+"""Decoding only the sampled frames of a video, with PyAV (the default, docs/videos.md) or decord.
 
 - Frames come back as uint8 `(N, C, H, W)` tensors, RGB, as a player shows them: the display
   rotation (a phone's portrait video stored landscape) is applied by both decoders.
