@@ -3,6 +3,7 @@ heat map, the baseline trained alone), a sweep killed mid-cell and run again (fi
 the cell resumed), a cell that fails, the launchers' dry runs, and each input refused up front."""
 import csv
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import torch
 from config import get_config, load_config_file
 from tests.helpers.runs import ROOT, TINY_TEACHER, final_record, run, run_inline, teacher_section, write_config
 from tests.helpers.videos import make_dataset
-from utils.sweep import GridError, cell_name, parse_grid
+from utils.sweep import GridError, parse_grid
 from utils.teacher_cache import TeacherCacheWriter
 
 
@@ -43,6 +44,21 @@ def setup(tmp_path_factory):
     return tmp, kd, alone
 
 
+@pytest.fixture(scope='module')
+def cache(setup):
+    """A teacher cache of 3 epochs for the tests that are not about making one."""
+    tmp, kd, _ = setup
+    run(['main_KD.py', '--cfg', kd, '--cache-teacher', str(tmp / 'cache'), 'TRAIN.EPOCHS', '3'])
+    return str(tmp / 'cache')
+
+
+def sweep_inline(monkeypatch, capsys, kd, out, *words):
+    """(exit status, console) of tools.sweep run in this process (its cells are subprocesses)."""
+    code = run_inline('tools.sweep', ['--cfg', kd, '--out', str(out), *words], monkeypatch)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
 def sweep_args(kd, out, *words):
     return ['-m', 'tools.sweep', '--cfg', kd, '--out', str(out), *words]
 
@@ -53,10 +69,12 @@ def read_csv(out):
 
 
 @pytest.mark.slow
-def test_a_two_by_one_grid_end_to_end(setup):
+def test_a_two_by_one_grid_end_to_end(setup, monkeypatch, capsys):
     tmp, kd, alone = setup
     out = tmp / 'grid'
-    _, log = run(sweep_args(kd, out, '--baseline', alone, 'KD.ALPHA', '0.2,0.9', 'KD.TEMPERATURE', '4'))
+    code, log = sweep_inline(monkeypatch, capsys, kd, out, '--baseline', alone, 'KD.ALPHA', '0.2,0.9',
+                             'KD.TEMPERATURE', '4')
+    assert code == 0, log
     assert f'caching the teacher into {out}/teacher_cache' in log
     assert '[1/3] KD.ALPHA 0.2 KD.TEMPERATURE 4: top-1' in log and '2 left, ETA' in log
     assert '[3/3] student alone: top-1' in log
@@ -81,18 +99,14 @@ def test_a_two_by_one_grid_end_to_end(setup):
     image = matplotlib.image.imread(str(out / 'sweep.png'))
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 200
 
-    # The same command again: nothing is trained, the table is written again.
-    _, log = run(sweep_args(kd, out, '--baseline', alone, 'KD.ALPHA', '0.2,0.9', 'KD.TEMPERATURE', '4'))
-    assert log.count('finished before') == 3 and 'caching' not in log and read_csv(out) == rows
-
 
 @pytest.mark.slow
-def test_a_sweep_killed_mid_cell_skips_finished_cells_and_resumes_the_cell(setup):
+def test_a_sweep_killed_mid_cell_skips_finished_cells_and_resumes_the_cell(setup, cache, monkeypatch, capsys):
     tmp, kd, _ = setup
     out = tmp / 'killed'
-    args = sweep_args(kd, out, 'KD.ALPHA', '0.3,0.6', '--opts', 'TRAIN.EPOCHS', '3')
-    second = out / 'cells' / cell_name((('KD.ALPHA', '0.6'),)) / 'tiny' / 'student' / 'LR_0.5_EP_3_OPT_sgd_FRAMES_4'
-    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, start_new_session=True,
+    words = ['--cache', cache, 'KD.ALPHA', '0.3,0.6', '--opts', 'TRAIN.EPOCHS', '3']
+    second = out / 'cells' / 'KD.ALPHA_0.6' / 'tiny' / 'student' / 'LR_0.5_EP_3_OPT_sgd_FRAMES_4'
+    proc = subprocess.Popen([sys.executable, *sweep_args(kd, out, *words)], cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=dict(os.environ, OMP_NUM_THREADS='1'))
     try:
@@ -105,25 +119,26 @@ def test_a_sweep_killed_mid_cell_skips_finished_cells_and_resumes_the_cell(setup
         proc.wait()
     assert not (second / 'ckpt_epoch_2.pth').exists()
 
-    _, log = run(args)
+    code, log = sweep_inline(monkeypatch, capsys, kd, out, *words)
+    assert code == 0, log
     assert '[1/2] KD.ALPHA 0.3: finished before' in log and '[2/2] KD.ALPHA 0.6: top-1' in log
     assert 'resumed from' in open(out / 'logs' / 'KD.ALPHA_0.6.log').read().split('\n== ')[-1]
     assert [r['status'] for r in read_csv(out)] == ['done', 'done']
 
 
 @pytest.mark.slow
-def test_a_failing_cell_is_marked_and_the_sweep_goes_on(setup):
+def test_a_failing_cell_is_marked_and_the_sweep_goes_on(setup, cache, monkeypatch, capsys):
     tmp, kd, _ = setup
     out = tmp / 'failing'
-    code, log = run(sweep_args(kd, out, 'TRAIN.OPTIMIZER.NAME', 'nope,sgd', '--opts', 'TRAIN.EPOCHS', '1'),
-                    check=False)
-    assert code == 1
+    code, log = sweep_inline(monkeypatch, capsys, kd, out, '--cache', cache, 'TRAIN.OPTIMIZER.NAME', 'nope,sgd',
+                             '--opts', 'TRAIN.EPOCHS', '1')
+    assert code == 1, log
     message = "ValueError: TRAIN.OPTIMIZER.NAME must be 'sgd' or 'adamw', got 'nope'"
     assert f'[1/2] TRAIN.OPTIMIZER.NAME nope: FAILED ({message}' in log
     assert '[2/2] TRAIN.OPTIMIZER.NAME sgd: top-1' in log
     rows = read_csv(out)
     assert [(r['status'], r['error']) for r in rows] == [('failed', message), ('done', '')]
-    assert f'| nope | failed |' in open(out / 'sweep.md').read()
+    assert '| nope | failed |' in open(out / 'sweep.md').read()
     assert os.path.isfile(out / 'sweep.png')
 
 
@@ -137,13 +152,33 @@ def test_the_launchers_dry_run_the_paper_grid(ds):
     lines = proc.stdout.splitlines()
     torchrun = f'{sys.executable} -m torch.distributed.run --standalone --nproc_per_node 3 '
     assert all(line.startswith(torchrun) for line in lines)
-    assert f'main_KD.py --cfg configs/{ds}/VFL-Net_kd.yaml --cache-teacher output/{ds}/ablation_kd/teacher_cache ' \
+    out = f'output/{ds}/ablation_kd'
+    assert f'main_KD.py --cfg configs/{ds}/VFL-Net_kd.yaml --cache-teacher {out}/teacher_cache ' \
            'DATA.NUM_FRAMES 8 TRAIN.EPOCHS 120' in lines[0]
     cells = [line.split(' TRAIN.AUTO_RESUME True ')[1] for line in lines[1:-1]]
-    assert cells == [f'KD.ALPHA {a} KD.TEMPERATURE {t} KD.TEACHER_CACHE output/{ds}/ablation_kd/teacher_cache'
+    assert cells == [f'KD.ALPHA {a} KD.TEMPERATURE {t} KD.TEACHER_CACHE {out}/teacher_cache'
                      for a in ('0.2', '0.3', '0.5', '0.9') for t in ('1', '4', '10')]
-    assert f'main.py --cfg configs/{ds}/VFL-Net.yaml --output output/{ds}/ablation_kd/baseline DATA.NUM_FRAMES 8 ' \
+    assert f'main.py --cfg configs/{ds}/VFL-Net.yaml --output {out}/baseline DATA.NUM_FRAMES 8 ' \
            'TRAIN.AUTO_RESUME True' in lines[-1]
+
+
+def documented_sweeps():
+    text = open(os.path.join(ROOT, 'docs', 'ablation.md')).read()
+    lines = [line for block in re.findall(r'```bash\n(.*?)```', text, re.S)
+             for line in block.replace('\\\n', ' ').splitlines()]
+    return [line for line in lines if 'python -m tools.sweep' in line]
+
+
+@pytest.mark.parametrize('command', documented_sweeps(), ids=lambda c: c.split('--cfg ')[1].split()[0])
+def test_the_documented_sweeps_dry_run(command, tmp_path):
+    cfg = command.split('--cfg ')[1].split()[0]
+    cells = {'configs/demo/student_kd.yaml': 9, 'configs/ucf101/VFL-Net_kd.yaml': 12}[cfg]
+    command = command.replace('python -m', f'{sys.executable} -m') + f' --out {tmp_path} --dry-run'
+    proc = subprocess.run(['bash', '-c', command], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert sum('main_KD.py' in line and '--output' in line for line in lines) == cells
+    assert sum('main.py' in line for line in lines) == 1  # the student alone
 
 
 def test_grid_parsing():
@@ -159,7 +194,7 @@ def refused(setup, monkeypatch, capsys, *words):
     tmp, kd, _ = setup
     out = tmp / 'refused'
     rc = run_inline('tools.sweep', ['--cfg', kd, '--out', str(out), *words], monkeypatch)
-    assert rc == 2 and not os.path.exists(out / 'cells')  # nothing was started
+    assert rc == 2 and not os.path.exists(out / 'logs')  # nothing was started
     err = capsys.readouterr().err.strip()
     assert err.startswith('error: ') and '\n' not in err
     return err
@@ -185,3 +220,14 @@ def test_a_cache_made_under_other_settings_is_refused_naming_the_key(setup, monk
     TeacherCacheWriter(cache, load_config_file(kd, ['SEED', '5']), 1, 0, 3).write_meta()
     err = refused(setup, monkeypatch, capsys, '--cache', cache, 'KD.ALPHA', '0.2,0.5')
     assert f'teacher cache {cache} was made with SEED 5, this run has 0' in err
+
+
+def test_a_cell_folder_of_other_settings_is_refused_naming_the_keys(setup, monkeypatch, capsys, tmp_path):
+    _, kd, _ = setup
+    folder = tmp_path / 'cells' / 'KD.ALPHA_0.2' / 'tiny' / 'student' / 'LR_0.5_EP_2_OPT_sgd_FRAMES_4'
+    folder.mkdir(parents=True)
+    (folder / 'config.yaml').write_text(load_config_file(kd, ['SEED', '3', 'KD.ALPHA', '0.2']).dump())
+    rc = run_inline('tools.sweep', ['--cfg', kd, '--out', str(tmp_path), 'KD.ALPHA', '0.2'], monkeypatch)
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith(f'error: {folder} holds a run of other settings (')
+    assert 'SEED 3 there, 0 now' in err

@@ -74,6 +74,12 @@ def flat(node, prefix=''):
     return out
 
 
+def same_path(a, b):
+    """Two spellings of one file or folder (relative and absolute, say) are one setting."""
+    return isinstance(a, str) and isinstance(b, str) and os.path.exists(a) and os.path.exists(b) \
+        and os.path.samefile(a, b)
+
+
 def check_same_settings(job):
     """A cell folder that holds a run of other settings (the grid or --opts changed since) is not
     resumed or reused: name the keys that differ."""
@@ -81,7 +87,8 @@ def check_same_settings(job):
     if not os.path.isfile(path):
         return
     old, new = flat(load_config_file(path)), flat(job.config)
-    diffs = [f'{k} {old.get(k)!r} there, {v!r} now' for k, v in new.items() if old.get(k) != v]
+    diffs = [f'{k} {old.get(k)!r} there, {v!r} now' for k, v in new.items()
+             if old.get(k) != v and not same_path(old.get(k), v)]
     if diffs:
         raise SweepError(f'{job.run_dir} holds a run of other settings ({"; ".join(diffs)}): give the '
                          'sweep another --out, or delete that folder')
@@ -187,6 +194,60 @@ def format_seconds(seconds):
     return f'{minutes // 60}h{minutes % 60:02d}m' if minutes >= 60 else f'{minutes}m{secs:02d}s'
 
 
+def make_cache(caching, args):
+    log = os.path.join(args.out, 'logs', 'teacher_cache.log')
+    print(f'caching the teacher into {args.cache} (log: {log})', flush=True)
+    status, seconds, error = launch(caching, args.gpus, log)
+    if status:
+        raise SweepError(f'the caching pass failed ({error}); see {log}')
+    print(f'teacher cache made in {format_seconds(seconds)}', flush=True)
+
+
+def train(todo, args):
+    """Run the jobs that have not finished, one after another: {job name: result}. A line per job."""
+    times_path = os.path.join(args.out, 'seconds.json')  # training time per run, over resumed attempts
+    times = json.load(open(times_path)) if os.path.isfile(times_path) else {}
+    results, run_seconds, remaining = {}, [], sum(final_record(j.run_dir) is None for j in todo)
+    for index, job in enumerate(todo, 1):
+        where = f'[{index}/{len(todo)}] {job.name}'
+        record = final_record(job.run_dir)
+        if record is not None:
+            results[job.name] = result_of(job.cell, job.run_dir, record, times.get(job.name))
+            print(f'{where}: finished before (top-1 {record["test_acc1"]:.2f}), skipped', flush=True)
+            continue
+        log = os.path.join(args.out, 'logs', f'{cell_name(job.cell) or "baseline"}.log')
+        status, seconds, error = launch(job, args.gpus, log)
+        times[job.name] = times.get(job.name, 0) + seconds
+        with open(times_path, 'w') as f:
+            json.dump(times, f, indent=1)
+        record = None if status else final_record(job.run_dir)
+        if not status and record is None:
+            error = f'exit status 0 but no final evaluation in {job.run_dir}/log.jsonl'
+        results[job.name] = result_of(job.cell, job.run_dir, record, times[job.name], error)
+        run_seconds.append(seconds)
+        remaining -= 1
+        eta = f'; {remaining} left, ETA {format_seconds(remaining * sum(run_seconds) / len(run_seconds))}'
+        done = (f'top-1 {record["test_acc1"]:.2f} top-5 {record["test_acc5"]:.2f}' if record
+                else f'FAILED ({error}; log {log})')
+        print(f'{where}: {done} in {format_seconds(seconds)}{eta if remaining else ""}', flush=True)
+    return results
+
+
+def report(args, grid, cell_results, baseline):
+    """Write sweep.md, sweep.csv and sweep.png, print the table; the number of failed runs."""
+    keys = [key for key, _ in grid]
+    views = '/'.join(sorted({str(r['views']) for r in cell_results if r['views']})) or '?'
+    title = f'{os.path.basename(os.path.normpath(args.out))}: top-1 / top-5 (%), {views} views per video'
+    table = format_table(keys, cell_results, baseline, title)
+    with open(os.path.join(args.out, 'sweep.md'), 'w') as f:
+        f.write(table)
+    write_csv(os.path.join(args.out, 'sweep.csv'), keys, cell_results, baseline)
+    heat_map(os.path.join(args.out, 'sweep.png'), grid, cell_results, baseline,
+             f'top-1 (%), {views} views per video')
+    print(table)
+    return sum(r['status'] == 'failed' for r in cell_results + ([baseline] if baseline else []))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='python -m tools.sweep', description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -218,59 +279,17 @@ def main(argv=None):
             print(shlex.join(job.command(args.gpus)))
         return 0
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    logs = os.path.join(args.out, 'logs')
-    sweep_start = time.time()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # the running cell stops too
+    start = time.time()
     if caching:
-        print(f'caching the teacher into {args.cache} (log: {os.path.join(logs, "teacher_cache.log")})',
-              flush=True)
-        status, seconds, error = launch(caching, args.gpus, os.path.join(logs, 'teacher_cache.log'))
-        if status:
-            raise SweepError(f'the caching pass failed ({error}); see {os.path.join(logs, "teacher_cache.log")}')
-        print(f'teacher cache made in {format_seconds(seconds)}', flush=True)
-
-    times_path = os.path.join(args.out, 'seconds.json')  # training time per run, over resumed attempts
-    times = json.load(open(times_path)) if os.path.isfile(times_path) else {}
-    results, run_seconds, remaining = {}, [], sum(final_record(j.run_dir) is None for j in todo)
-    for index, job in enumerate(todo, 1):
-        where = f'[{index}/{len(todo)}] {job.name}'
-        record = final_record(job.run_dir)
-        if record is not None:
-            results[job.name] = result_of(job.cell, job.run_dir, record, times.get(job.name))
-            print(f'{where}: finished before (top-1 {record["test_acc1"]:.2f}), skipped', flush=True)
-            continue
-        log = os.path.join(logs, f'{cell_name(job.cell) or "baseline"}.log')
-        status, seconds, error = launch(job, args.gpus, log)
-        times[job.name] = times.get(job.name, 0) + seconds
-        with open(times_path, 'w') as f:
-            json.dump(times, f, indent=1)
-        record = None if status else final_record(job.run_dir)
-        if not status and record is None:
-            error = f'exit status 0 but no final evaluation in {job.run_dir}/log.jsonl'
-        results[job.name] = result_of(job.cell, job.run_dir, record, times[job.name], error)
-        run_seconds.append(seconds)
-        remaining -= 1
-        eta = f'; {remaining} left, ETA {format_seconds(remaining * sum(run_seconds) / len(run_seconds))}'
-        done = (f'top-1 {record["test_acc1"]:.2f} top-5 {record["test_acc5"]:.2f}' if record
-                else f'FAILED ({error}; log {log})')
-        print(f'{where}: {done} in {format_seconds(seconds)}{eta if remaining else ""}', flush=True)
-
-    keys = [key for key, _ in grid]
-    cell_results = [results[job.name] for job in jobs]
+        make_cache(caching, args)
+    results = train(todo, args)
     baseline = results.get('student alone')
     if baseline_dir:
         baseline = result_of((), baseline_dir, final_record(baseline_dir))
-    views = sorted({str(r['views']) for r in cell_results if r['views']})
-    title = f'{os.path.basename(os.path.normpath(args.out))}: top-1 / top-5 (%), {"/".join(views) or "?"} views per video'
-    with open(os.path.join(args.out, 'sweep.md'), 'w') as f:
-        f.write(format_table(keys, cell_results, baseline, title))
-    write_csv(os.path.join(args.out, 'sweep.csv'), keys, cell_results, baseline)
-    heat_map(os.path.join(args.out, 'sweep.png'), grid, cell_results, baseline,
-             f'top-1 (%), {"/".join(views) or "?"} views per video')
-    failed = [r for r in cell_results + ([baseline] if baseline else []) if r['status'] == 'failed']
-    print(format_table(keys, cell_results, baseline, title))
-    print(f'sweep of {len(jobs)} cells done in {format_seconds(time.time() - sweep_start)} (this command); '
-          f'{len(failed)} failed; {os.path.join(args.out, "sweep.md")}, sweep.csv, sweep.png', flush=True)
+    failed = report(args, grid, [results[job.name] for job in jobs], baseline)
+    print(f'sweep of {len(jobs)} cells done in {format_seconds(time.time() - start)} (this command); '
+          f'{failed} failed; {os.path.join(args.out, "sweep.md")}, sweep.csv, sweep.png', flush=True)
     return 1 if failed else 0
 
 

@@ -10,6 +10,7 @@ import math
 import os
 import re
 
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from .errors import UserError
@@ -116,9 +117,7 @@ def heat_map(path, grid, results, baseline=None, title='top-1 (%)'):
     ratios = [len(cols)] * len(panels) + ([1] if baseline else [])
     fig = Figure(figsize=(1.2 * sum(ratios) + 2.5, 1.0 * len(rows) + 1.8), dpi=100, layout='constrained')
     axes = fig.subplots(1, len(ratios), gridspec_kw={'width_ratios': ratios}, squeeze=False)[0]
-    import matplotlib
-    cmap = matplotlib.colormaps['viridis'].copy()
-    cmap.set_bad('lightgrey')
+    cmap = colormaps['viridis'].with_extremes(bad='lightgrey')
 
     def draw(ax, values, xlabels, ylabels):
         image = ax.imshow(values, cmap=cmap, vmin=low, vmax=high, aspect='auto')
@@ -127,7 +126,7 @@ def heat_map(path, grid, results, baseline=None, title='top-1 (%)'):
                 text = 'failed' if math.isnan(v) else f'{v:.1f}'
                 dark = not math.isnan(v) and v < low + 0.6 * (high - low)
                 ax.text(j, i, text, ha='center', va='center', color='white' if dark else 'black')
-        ax.set_xticks(range(len(xlabels)), xlabels)
+        ax.set_xticks(range(len(xlabels)), xlabels)  # none for the baseline
         ax.set_yticks(range(len(ylabels)), ylabels)
         return image
 
@@ -140,7 +139,7 @@ def heat_map(path, grid, results, baseline=None, title='top-1 (%)'):
     if baseline:
         ax = axes[-1]
         value = baseline['acc1'] if baseline['status'] == 'done' else math.nan
-        image = draw(ax, [[value]], [''], [''])
+        image = draw(ax, [[value]], [], [])
         ax.set_title('student\nalone', fontsize='small')
     fig.colorbar(image, ax=list(axes), label=title, shrink=0.9)
     fig.suptitle(title)
