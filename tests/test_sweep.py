@@ -2,6 +2,7 @@
 heat map, the baseline trained alone), a sweep killed mid-cell and run again (finished cells skipped,
 the cell resumed), a cell that fails, the launchers' dry runs, and each input refused up front."""
 import csv
+import json
 import os
 import re
 import signal
@@ -140,6 +141,19 @@ def test_a_failing_cell_is_marked_and_the_sweep_goes_on(setup, cache, monkeypatc
     assert [(r['status'], r['error']) for r in rows] == [('failed', message), ('done', '')]
     assert '| nope | failed |' in open(out / 'sweep.md').read()
     assert os.path.isfile(out / 'sweep.png')
+
+
+@pytest.mark.slow
+def test_gpus_run_the_cache_and_each_cell_under_torchrun(setup, monkeypatch, capsys):
+    """--gpus 2 on a CPU: two gloo processes per run (the cache's world size is 2)."""
+    tmp, kd, _ = setup
+    out = tmp / 'torchrun'
+    code, log = sweep_inline(monkeypatch, capsys, kd, out, '--gpus', '2', 'KD.ALPHA', '0.5',
+                             '--opts', 'TRAIN.EPOCHS', '1')
+    assert code == 0, log
+    assert json.load(open(out / 'teacher_cache' / 'meta.json'))['fingerprint']['world size'] == 2
+    run_log = open(os.path.join(read_csv(out)[0]['run'], 'log_rank0.txt')).read()
+    assert 'world size 2' in run_log and 'teacher logits replayed from a cache' in run_log
 
 
 @pytest.mark.parametrize('ds', ['ucf101', 'ucf50', 'hmdb51'])
