@@ -120,11 +120,15 @@ def test_a_sweep_killed_mid_cell_skips_finished_cells_and_resumes_the_cell(setup
         proc.wait()
     assert not (second / 'ckpt_epoch_2.pth').exists()
 
-    code, log = sweep_inline(monkeypatch, capsys, kd, out, *words)
+    # Run again, with a finished run folder as the baseline (here the first cell's, for its numbers).
+    first = str(out / 'cells' / 'KD.ALPHA_0.3' / 'tiny' / 'student' / 'LR_0.5_EP_3_OPT_sgd_FRAMES_4')
+    code, log = sweep_inline(monkeypatch, capsys, kd, out, *words, '--baseline', first)
     assert code == 0, log
     assert '[1/2] KD.ALPHA 0.3: finished before' in log and '[2/2] KD.ALPHA 0.6: top-1' in log
     assert 'resumed from' in open(out / 'logs' / 'KD.ALPHA_0.6.log').read().split('\n== ')[-1]
-    assert [r['status'] for r in read_csv(out)] == ['done', 'done']
+    rows = read_csv(out)
+    assert [r['status'] for r in rows] == ['done', 'done', 'done']
+    assert rows[0]['KD.ALPHA'] == 'baseline' and rows[0]['run'] == first and rows[0]['top1'] == rows[1]['top1']
 
 
 @pytest.mark.slow
@@ -245,3 +249,10 @@ def test_a_cell_folder_of_other_settings_is_refused_naming_the_keys(setup, monke
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith(f'error: {folder} holds a run of other settings (')
     assert 'SEED 3 there, 0 now' in err
+
+
+def test_a_baseline_that_is_not_a_finished_run_is_refused(setup, monkeypatch, capsys, tmp_path):
+    err = refused(setup, monkeypatch, capsys, '--baseline', str(tmp_path), 'KD.ALPHA', '0.2')
+    assert f'--baseline {tmp_path}: no final evaluation' in err
+    assert 'neither a run folder nor a config file' in refused(setup, monkeypatch, capsys, '--baseline',
+                                                                str(tmp_path / 'nope'), 'KD.ALPHA', '0.2')
