@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import matplotlib.colors
 import matplotlib.image
 import pytest
 import torch
@@ -17,7 +18,7 @@ import torch
 from config import get_config, load_config_file
 from tests.helpers.runs import ROOT, TINY_TEACHER, final_record, run, run_inline, teacher_section, write_config
 from tests.helpers.videos import make_dataset
-from utils.sweep import GridError, parse_grid
+from utils.sweep import GridError, cells, heat_map, parse_grid
 from utils.teacher_cache import TeacherCacheWriter
 
 
@@ -256,3 +257,38 @@ def test_a_baseline_that_is_not_a_finished_run_is_refused(setup, monkeypatch, ca
     assert f'--baseline {tmp_path}: no final evaluation' in err
     assert 'neither a run folder nor a config file' in refused(setup, monkeypatch, capsys, '--baseline',
                                                                 str(tmp_path / 'nope'), 'KD.ALPHA', '0.2')
+
+
+def test_the_error_of_a_failed_run_is_its_exception_line_under_torchrun_too(tmp_path):
+    from tools.sweep import last_error_line
+    log = tmp_path / 'cell.log'
+    log.write_text('earlier attempt\nValueError: old\n')
+    start = log.stat().st_size
+    with open(log, 'a') as f:  # the end of a failed `torchrun --nproc_per_node 2 main.py` (abridged)
+        f.write("[rank0]:     raise ValueError(f\"TRAIN.OPTIMIZER.NAME must be 'sgd' or 'adamw'\")\n"
+                "[rank0]: ValueError: TRAIN.OPTIMIZER.NAME must be 'sgd' or 'adamw', got 'nope'\n"
+                '    raise ChildFailedError(\n'
+                'torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \n'
+                '============================================================\nmain.py FAILED\n'
+                '  error_file: <N/A>\n============================================================\n')
+    assert last_error_line(log, start) == "ValueError: TRAIN.OPTIMIZER.NAME must be 'sgd' or 'adamw', got 'nope'"
+    with open(log, 'a') as f:
+        start = f.tell()
+        f.write('some output\nerror: data/x.csv: no such file\n\n')
+    assert last_error_line(log, start) == 'error: data/x.csv: no such file'
+    with open(log, 'a') as f:
+        start = f.tell()
+        f.write('Killed\n')
+    assert last_error_line(log, start) == 'Killed'
+
+
+def test_the_heat_map_has_a_panel_per_value_of_a_third_key_and_greys_failed_cells(tmp_path):
+    grid = parse_grid(['KD.ALPHA', '0.2,0.9', 'KD.TEMPERATURE', '1,4,10', 'SEED', '0,1'])
+    results = [dict(cell=cell, status='done', acc1=10.0 * i, run='r') for i, cell in enumerate(cells(grid))]
+    results[3] = dict(results[3], status='failed', acc1=None)
+    baseline = dict(cell=(), status='done', acc1=5.0, run='b')
+    one = matplotlib.image.imread(heat_map(str(tmp_path / 'one.png'), grid[:2], results[::2], baseline))
+    two = matplotlib.image.imread(heat_map(str(tmp_path / 'two.png'), grid, results, baseline))
+    assert two.shape[1] > 1.4 * one.shape[1]  # two panels of 2 x 3 beside the baseline instead of one
+    grey = (abs(two[..., :3] - matplotlib.colors.to_rgb('lightgrey')) < 1 / 255).all(-1)
+    assert grey.sum() > 500  # the failed cell's square

@@ -19,6 +19,7 @@ student alone, with the same --opts) into OUT/baseline/.
 import argparse
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -103,12 +104,20 @@ def result_of(cell, run_dir, record=None, seconds=None, error=''):
                 views=record.get('test_num_views'), seconds=seconds, run=run_dir, error='')
 
 
+RANK_PREFIX = re.compile(r'^\[rank\d+\]:\s*')
+ERROR_LINE = re.compile(r'^(error: |[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b)')
+
+
 def last_error_line(log, start):
-    """The last non-empty line the run wrote into its log after byte `start`."""
+    """The error a run ended with, from what it wrote into its log after byte `start`: the last
+    `error: ...` or exception line (not torchrun's own ChildFailedError report that follows a
+    worker's), else the last non-empty line."""
     with open(log, errors='replace') as f:
         f.seek(start)
-        lines = [line.strip() for line in f.read().splitlines() if line.strip()]
-    return lines[-1] if lines else 'no output'
+        lines = [RANK_PREFIX.sub('', line).strip() for line in f.read().splitlines()]
+    lines = [line for line in lines if line]
+    errors = [line for line in lines if ERROR_LINE.match(line) and 'ChildFailedError' not in line]
+    return (errors or lines or ['no output'])[-1]
 
 
 def launch(job, gpus, log):
