@@ -233,9 +233,10 @@ def train(todo, args):
         if not status and record is None:
             error = f'exit status 0 but no final evaluation in {job.run_dir}/log.jsonl'
         results[job.name] = result_of(job.cell, job.run_dir, record, times[job.name], error)
-        run_seconds.append(seconds)
+        run_seconds.append((seconds, record is not None))
         remaining -= 1
-        eta = f'; {remaining} left, ETA {format_seconds(remaining * sum(run_seconds) / len(run_seconds))}'
+        trained = [t for t, ok in run_seconds if ok] or [t for t, _ in run_seconds]  # a failure is quick
+        eta = f'; {remaining} left, ETA {format_seconds(remaining * sum(trained) / len(trained))}'
         done = (f'top-1 {record["test_acc1"]:.2f} top-5 {record["test_acc5"]:.2f}' if record
                 else f'FAILED ({error}; log {log})')
         print(f'{where}: {done} in {format_seconds(seconds)}{eta if remaining else ""}', flush=True)
