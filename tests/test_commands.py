@@ -93,6 +93,7 @@ MISTAKES = {
     'tools.splits': ['leakage', '{missing}', '{missing}'],
     'tools.plot': ['{tmp}', '--out', '{tmp}/p.png'],
     'tools.summary': ['run={tmp}'],
+    'tools.sweep': ['--cfg', '{missing}', '--out', '{tmp}/sweep', 'KD.ALPHA', '0.2,0.5'],
 }
 NEEDLE = {'tools.make_demo_data': 'even', 'tools.plot': '{tmp}', 'tools.summary': '{tmp}'}
 
