@@ -12,7 +12,6 @@ The input path is the training DataLoader main.py builds (decode, augment, norma
 --workers processes, pinned, copied to the GPU) over DIR/train.csv, e.g. from
 `python -m tools.make_demo_data --out DIR --size 320x240 --frames 48`.
 """
-import argparse
 import logging
 import sys
 import time
@@ -24,6 +23,8 @@ from config import load_config_file
 from engine import train_one_epoch
 from models import build_model
 from models.flops import count
+from utils import cli
+from utils.errors import cli_main
 from utils.losses import SupervisedLoss
 from utils.optim import build_optimizer
 
@@ -98,8 +99,7 @@ def time_input_path(args, device):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.command_parser('python -m benchmarks.bench_gpu', __doc__)
     parser.add_argument('--models', nargs='+', default=['VFL-Net', 'video-focalnet_base'],
                         help='config names under configs/ucf101/')
     parser.add_argument('--batch', nargs='+', type=int, default=[8, 32, 64], help='clips per step to try')
@@ -113,7 +113,7 @@ def main(argv=None):
     parser.add_argument('--num-classes', type=int, default=5, help='classes of --data')
     parser.add_argument('--workers', type=int, default=16, help='loader workers for the input path')
     parser.add_argument('--input-batch', type=int, default=8, help='loader batch for the input path')
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
     if not torch.cuda.is_available():
         sys.exit('benchmarks.bench_gpu needs a CUDA GPU (torch.cuda.is_available() is False)')
     device = torch.device('cuda')
@@ -151,4 +151,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)

@@ -13,7 +13,6 @@ difference, and the activation memory a training step saves for backward, per cl
 alone), to show where the model step gains and where it does not. `--compile` adds torch.compile
 of the model against its eager self (compiling takes minutes on a small CPU).
 """
-import argparse
 import resource
 import statistics
 import time
@@ -24,6 +23,8 @@ import torch.nn.functional as F
 
 import models  # noqa: F401  (registers the zoo)
 from benchmarks.reference_model import ReferenceForward, block
+from utils import cli
+from utils.errors import cli_main
 
 
 def forward_time(model, clip):
@@ -112,8 +113,8 @@ def report(label, names, measured, batch):
           f'ratio {tb / ta:.3f}  ({batch / tb:.2f} clips/s; page faults {fa:.0f} / {fb:.0f})')
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    parser = cli.command_parser('python -m benchmarks.bench_model', __doc__)
     parser.add_argument('--model', default='videofocalnet_nano')
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--frames', type=int, default=8)
@@ -122,7 +123,7 @@ def main():
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--blocks', action='store_true', help='also time the first block of every stage')
     parser.add_argument('--compile', action='store_true', help='also time torch.compile of the model')
-    args = parser.parse_args()
+    args = cli.parse(parser, argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
@@ -169,4 +170,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)

@@ -9,7 +9,6 @@ DATA.VAL_FILE) at batch 1 and 3: a max abs logit difference above 1e-4 fails the
 file is removed. Then the CPU latency per clip of PyTorch eager and onnxruntime is printed.
 `python -m tools.predict --onnx` runs the exported file. The library is models/deploy.py.
 """
-import argparse
 import os
 
 import torch
@@ -18,6 +17,7 @@ from config import load_config_file
 from datasets import load_test_clip, read_annotations
 from models import build_model
 from models.deploy import TOLERANCE, OnnxError, check_export, export_onnx, load_onnx, median_latency
+from utils import cli
 from utils.checkpoint import load_model_weights
 from utils.errors import cli_main
 
@@ -36,15 +36,13 @@ def verification_clips(config, video=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m tools.export', description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--cfg', required=True, metavar='FILE', help='config the model was trained with')
-    parser.add_argument('--checkpoint', required=True, help='checkpoint of MODEL (strictly loaded)')
+    parser = cli.command_parser('python -m tools.export', __doc__)
+    cli.add_config_args(parser)
+    cli.add_weights_arg(parser)
     parser.add_argument('--out', required=True, help='ONNX file to write')
     parser.add_argument('--video', help='video to verify the export on (default: first of DATA.VAL_FILE)')
     parser.add_argument('--runs', type=int, default=5, help='timed runs per engine (median; after 2 warm-up)')
-    parser.add_argument('--opts', nargs='+', default=[], metavar='KEY VALUE', help='config overrides')
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
 
     config = load_config_file(args.cfg, args.opts)
     T, S = config.DATA.NUM_FRAMES, config.DATA.INPUT_SIZE

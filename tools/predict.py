@@ -20,6 +20,7 @@ from datasets import VideoDecodeError, read_label_list
 from engine import amp_settings, predict_video
 from models import build_model
 from models.deploy import load_onnx
+from utils import cli
 from utils.checkpoint import load_model_weights
 from utils.errors import UserError, cli_main
 
@@ -36,11 +37,10 @@ def parse_views(text):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m tools.predict', description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--cfg', required=True, metavar='FILE', help='config the model was trained with')
+    parser = cli.command_parser('python -m tools.predict', __doc__)
+    cli.add_config_args(parser)
     model = parser.add_mutually_exclusive_group(required=True)
-    model.add_argument('--checkpoint', help='checkpoint of MODEL (strictly loaded)')
+    cli.add_weights_arg(parser, required=False, group=model)
     model.add_argument('--onnx', metavar='FILE', help='ONNX model written by tools.export (onnxruntime)')
     parser.add_argument('videos', nargs='+', metavar='VIDEO', help='video files')
     parser.add_argument('--views', type=parse_views, metavar='CLIPSxCROPS',
@@ -49,8 +49,7 @@ def parse_args(argv=None):
     parser.add_argument('--json', action='store_true', help='print a JSON list instead of text')
     parser.add_argument('--device', choices=['cpu', 'cuda'],
                         help='default: cuda when available (with --onnx: to onnxruntime), else cpu')
-    parser.add_argument('--opts', nargs='+', default=[], metavar='KEY VALUE', help='config overrides')
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
     if args.topk < 1:
         parser.error(f'--topk must be >= 1, got {args.topk}')
     return args

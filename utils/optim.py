@@ -3,6 +3,8 @@ import torch
 from timm.optim import param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler, PolyLRScheduler, StepLRScheduler
 
+from utils.errors import ConfigValueError
+
 
 def scaled_lrs(config, world_size):
     """(base, warmup, min) LRs scaled by batch * world_size * accumulation / 512."""
@@ -30,7 +32,7 @@ def build_optimizer(config, model, lr):
         return torch.optim.SGD(params, lr=lr, momentum=opt.MOMENTUM, nesterov=True)
     if name == 'adamw':
         return torch.optim.AdamW(params, lr=lr, eps=opt.EPS, betas=tuple(opt.BETAS))
-    raise ValueError(f"TRAIN.OPTIMIZER.NAME must be 'sgd' or 'adamw', got '{opt.NAME}'")
+    raise ConfigValueError(f"TRAIN.OPTIMIZER.NAME must be 'sgd' or 'adamw', got '{opt.NAME}'")
 
 
 def build_scheduler(config, optimizer, steps_per_epoch, warmup_lr, min_lr):
@@ -52,4 +54,4 @@ def build_scheduler(config, optimizer, steps_per_epoch, warmup_lr, min_lr):
         decay = config.TRAIN.LR_SCHEDULER.DECAY_EPOCHS * steps_per_epoch
         return StepLRScheduler(optimizer, decay_t=decay, decay_rate=config.TRAIN.LR_SCHEDULER.DECAY_RATE,
                                **common)
-    raise ValueError(f"TRAIN.LR_SCHEDULER.NAME must be cosine, linear or step, got '{name}'")
+    raise ConfigValueError(f"TRAIN.LR_SCHEDULER.NAME must be cosine, linear or step, got '{name}'")
