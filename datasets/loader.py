@@ -1,8 +1,8 @@
 """Train and validation loaders built from the config.
 
 Training shuffles with an EpochSampler (a DistributedSampler, one replica in a single process), so
-the order of an epoch depends only on SEED and the epoch (main.py calls set_epoch), and it hands
-the epoch to the dataset with every index: each clip's draws are a function of (SEED, epoch,
+the order of an epoch depends only on SEED and the epoch (engine.begin_epoch calls set_epoch), and
+it hands the epoch to the dataset with every index: each clip's draws are a function of (SEED, epoch,
 index) in whichever persistent worker makes it, and a resumed run replays the epoch exactly. A
 train batch is (uint8 clips (B, T, C, S, S), labels, sample indices); the device half of the
 augmentation (batch_augment.py) takes it from there. The last incomplete batch is dropped.

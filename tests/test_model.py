@@ -206,7 +206,14 @@ def test_capture_modulators_is_opt_in_and_leaves_nothing_behind():
         model(torch.randn(2, 4, 3, 32, 32))
     assert [s['spatial'].shape for s in stages] == [(8, 8, 8, 8), (8, 16, 4, 4), (8, 32, 2, 2), (8, 64, 1, 1)]
     assert all(s['temporal'].shape == s['spatial'].shape for s in stages)
-    assert all(not m._forward_hooks for m in model.modules())
+    kept = [s['spatial'] for s in stages]
+    with torch.no_grad():
+        model(torch.randn(1, 4, 3, 32, 32))  # outside the `with`: nothing is captured any more
+    assert all(s['spatial'] is k for s, k in zip(stages, kept))
+    assert [m.capture for m in model.modules() if hasattr(m, 'capture')] == [None] * 4
+    with pytest.raises(RuntimeError), capture_modulators(model):
+        raise RuntimeError('a failed forward')
+    assert [m.capture for m in model.modules() if hasattr(m, 'capture')] == [None] * 4  # released on errors too
 
 
 def test_capture_modulators_equals_the_reference_h_and_h_temporal_outputs():

@@ -12,7 +12,7 @@ size and overlaid on the frame as a heat map (jet: blue low, red high).
 The video is read as the evaluation reads it (one temporal view, the centre crop: the frames the
 model sees). Every GIF frame is [input | stage 1 | stage 2 | stage 3 | stage 4]; the contact sheet
 has one such row per frame under a header naming the columns. The modulators are captured with the
-model's opt-in `capture_modulators`, whose hooks are gone afterwards (models/visualize.py).
+model's opt-in `capture_modulators`, which leaves nothing attached to the model (models/visualize.py).
 """
 
 from config import load_config_file
