@@ -389,6 +389,8 @@ def validate(config):
         raise ConfigError(f"AMP_DTYPE must be float16 or bfloat16, got '{config.AMP_DTYPE}'")
     if config.TEST.NUM_CROP not in (1, 3):
         raise ConfigError(f'TEST.NUM_CROP must be 1 or 3, got {config.TEST.NUM_CROP}')
+    if config.DATA.DECODER not in ('decord', 'pyav'):
+        raise ConfigError(f"DATA.DECODER must be 'decord' or 'pyav', got '{config.DATA.DECODER}'")
     if config.TRAIN.OPTIMIZER.NAME.lower() not in ('sgd', 'adamw'):
         raise ConfigError(f"TRAIN.OPTIMIZER.NAME must be 'sgd' or 'adamw', got '{config.TRAIN.OPTIMIZER.NAME}'")
     if config.TRAIN.LR_SCHEDULER.NAME.lower() not in ('cosine', 'linear', 'step'):

@@ -11,6 +11,7 @@ Mistakes in a command's input raise `UserError` and `cli_main` (utils/errors.py)
 """
 import argparse
 import re
+import sys
 
 from utils.logger import setup_logging
 
@@ -18,11 +19,21 @@ from utils.logger import setup_logging
 OVERRIDE_KEY = re.compile(r'[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)*')
 
 
+class CommandParser(argparse.ArgumentParser):
+    """argparse with the project's user-error form: a wrong argument is one `error: ...` line and
+    exit status 2 (argparse's own status), naming the command and where its help is."""
+
+    def error(self, message):
+        sys.stdout.flush()
+        print(f'error: {self.prog}: {message} (see {self.prog} --help)', file=sys.stderr)
+        sys.exit(2)
+
+
 def command_parser(prog, doc, **kwargs):
-    """An ArgumentParser named `prog` whose help is `doc`: first paragraph, then the rest verbatim."""
+    """A parser named `prog` whose help is `doc`: first paragraph, then the rest verbatim."""
     head, _, rest = doc.strip().partition('\n\n')
-    return argparse.ArgumentParser(prog=prog, description=' '.join(head.split()), epilog=rest or None,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+    return CommandParser(prog=prog, description=' '.join(head.split()), epilog=rest or None,
+                         formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
 
 
 def add_config_args(parser, required=True):
@@ -51,8 +62,6 @@ def split_trailing_overrides(argv):
 def parse(parser, argv=None, logging=True):
     """Parse `argv` (default sys.argv[1:]); trailing KEY VALUE pairs join `--opts` when the parser has
     it. Logging is set up (rank 0 to the console) unless `logging` is False."""
-    import sys
-
     argv = sys.argv[1:] if argv is None else list(argv)
     takes_opts = parser.get_default('opts') is not None
     overrides = []
