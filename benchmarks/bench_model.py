@@ -64,10 +64,10 @@ def saved_bytes_per_clip(model, clip, target):
     return sum(storages.values()) / clip.shape[0]
 
 
-def block_times(model, batch, frames, reps):
+def block_times(model, batch, frames, size, reps):
     """The first block of every stage in both formulations on the same tokens. Per stage: (stage,
     side, width, (reference, model) training-step seconds, (reference, model) forward seconds)."""
-    rows, side = [], model.img_size // model.patch_embed.proj.stride[-1]
+    rows, side = [], size // model.patch_embed.proj.stride[-1]
     for stage, layer in enumerate(model.layers, 1):
         blk = layer.blocks[0]
         tokens = torch.randn(batch * frames, side, side, blk.norm1.normalized_shape[0])
@@ -127,7 +127,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    model = timm.create_model(args.model, num_classes=101, num_frames=args.frames, img_size=args.size)
+    model = timm.create_model(args.model, num_classes=101, num_frames=args.frames)
     ref = ReferenceForward(model)
     clip = torch.randn(args.batch, args.frames, 3, args.size, args.size)
     target = torch.randint(0, 101, (args.batch,))
@@ -151,7 +151,7 @@ def main(argv=None):
           f'model {mem / 2**20:.1f} MiB  ratio {mem / ref_mem:.3f}')
 
     if args.blocks:
-        for stage, side, dim, steps, forwards in block_times(model, args.batch, args.frames, args.reps):
+        for stage, side, dim, steps, forwards in block_times(model, args.batch, args.frames, args.size, args.reps):
             print(f'stage {stage} block ({side}x{side}x{dim}): train step ratio {steps[1] / steps[0]:.3f} '
                   f'({steps[0] * 1000:.0f} -> {steps[1] * 1000:.0f} ms), forward ratio '
                   f'{forwards[1] / forwards[0]:.3f} ({forwards[0] * 1000:.0f} -> {forwards[1] * 1000:.0f} ms)')

@@ -23,7 +23,7 @@ PARAMS = {
 }
 
 
-TINY = dict(img_size=32, num_classes=5, embed_dim=8, depths=[1, 1, 1, 1], num_frames=4,
+TINY = dict(num_classes=5, embed_dim=8, depths=[1, 1, 1, 1], num_frames=4,
             drop_path_rate=0.0)
 
 
@@ -31,12 +31,17 @@ def tiny(**kw):
     return VideoFocalNet(**dict(TINY, **kw))
 
 
+def fixture_model(ref):
+    """The fixture's model; the original constructor also took img_size, which it never read."""
+    return VideoFocalNet(**{k: v for k, v in ref['config'].items() if k != 'img_size'})
+
+
 @pytest.mark.parametrize('mode', ['eval', 'train'])
 def test_golden_fixture_reproduces_official_logits(mode):
     """Eval mode, and train mode with drop path off (the fixture's config): the same logits."""
     ref = torch.load(FIXTURE, weights_only=True)
     assert ref['config']['drop_path_rate'] == 0.0
-    model = VideoFocalNet(**ref['config'])
+    model = fixture_model(ref)
     model.load_state_dict(ref['model'], strict=True)
     model.train(mode == 'train')
     with torch.no_grad():
@@ -46,7 +51,7 @@ def test_golden_fixture_reproduces_official_logits(mode):
 
 def test_reference_formulation_reproduces_official_logits():
     ref = torch.load(FIXTURE, weights_only=True)
-    model = VideoFocalNet(**ref['config'])
+    model = fixture_model(ref)
     model.load_state_dict(ref['model'], strict=True)
     with torch.no_grad():
         logits = ReferenceForward(model.eval())(ref['input'])
@@ -72,7 +77,7 @@ def test_zoo_parameter_counts_match_model_md(name):
 
 def test_registry_defaults_are_overridden_by_kwargs():
     model = timm.create_model('videofocalnet_base', num_classes=7, embed_dim=8, depths=[1, 1, 1, 1],
-                              num_frames=2, img_size=32)
+                              num_frames=2)
     assert model.num_features == 64 and model.head.out_features == 7
     assert model(torch.randn(1, 2, 3, 32, 32)).shape == (1, 7)
 

@@ -19,8 +19,7 @@ def parameter_groups(model, weight_decay):
     with norms, biases and other 1-D parameters not decayed."""
     if not weight_decay:
         return [{'params': [p for p in model.parameters() if p.requires_grad], 'weight_decay': 0.0}]
-    skip = model.no_weight_decay() if hasattr(model, 'no_weight_decay') else ()
-    return param_groups_weight_decay(model, weight_decay, no_weight_decay_list=skip)
+    return param_groups_weight_decay(model, weight_decay)
 
 
 def build_optimizer(config, model, lr):
