@@ -237,8 +237,6 @@ def test_marked_commands_help_and_config(doc, monkeypatch, capsys):
 def scratch(tmp_path_factory):
     """A scratch repository: the repository's configs, labels, scripts and shipped lists, and the
     SUBSTITUTIONS at the documented paths."""
-    import pytest as _pytest
-
     from config import load_config_file, output_dir
     from tests.helpers.runs import logging_restored
 
@@ -249,7 +247,7 @@ def scratch(tmp_path_factory):
     for name in os.listdir(os.path.join(ROOT, 'data')):
         if name != 'demo':
             os.symlink(os.path.join(ROOT, 'data', name), root / 'data' / name)
-    with _pytest.MonkeyPatch.context() as mp, logging_restored():
+    with pytest.MonkeyPatch.context() as mp, logging_restored():
         mp.chdir(root)
         assert run_inline('tools.make_demo_data', ['--out', 'data/demo', '--clips-per-class', '2', '--val-per-class',
                                                    '1', '--size', '40', '--frames', '16', '--shake', '10'], mp) == 0
