@@ -1,6 +1,7 @@
 """The Video-FocalNet zoo against the golden fixture, the published parameter counts (docs/model.md),
 its variants, and the straightforward formulation kept in benchmarks/reference_model.py."""
 import os
+import re
 import shutil
 
 import numpy as np
@@ -73,6 +74,8 @@ def test_zoo_parameter_counts_match_model_md(name):
     with torch.device('meta'):
         model = timm.create_model(name, num_classes=101, num_frames=8)
     assert sum(p.numel() for p in model.parameters()) == PARAMS[name]
+    table = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'docs', 'model.md')).read()
+    assert re.search(rf'^\| `{name}` \|.*\| {PARAMS[name]:,} \|$', table, re.M), f'docs/model.md: no {name} row'
 
 
 def test_registry_defaults_are_overridden_by_kwargs():
