@@ -39,8 +39,9 @@ _C.DATA.INPUT_SIZE = 224
 # Loader worker processes per GPU; pinned memory for host-to-device copies.
 _C.DATA.NUM_WORKERS = 8
 _C.DATA.PIN_MEMORY = True
-# Video decoder: 'decord' (default) or 'pyav'. PyAV is used when decord cannot be imported.
-_C.DATA.DECODER = 'decord'
+# Video decoder: 'pyav' (default: faster on every kind of file measured and always the in-order frames,
+# docs/videos.md) or 'decord' (read with PyAV where decord's random access is wrong, or it is missing).
+_C.DATA.DECODER = 'pyav'
 # On a missing, empty or corrupt video: False raises an error naming the file; True logs it once
 # and substitutes another sample.
 _C.DATA.SKIP_BAD_VIDEOS = False
@@ -206,10 +207,10 @@ _C.KD.TEACHER_CACHE = ''
 # Mixed precision: O0 = float32; O1 = torch.autocast in AMP_DTYPE. O2 is accepted as a synonym of
 # O1 (the published scripts pass it): there is no separate O2 mode.
 _C.AMP_OPT_LEVEL = 'O0'
-# Autocast dtype on GPUs under O1/O2: 'float16' with a GradScaler (dynamic loss scaling), as the
-# published apex O1; or 'bfloat16', no scaler (a GPU without bfloat16 is an error). CPU autocast is
-# bfloat16 either way.
-_C.AMP_DTYPE = 'float16'
+# Autocast dtype under O1/O2: 'float16' with a GradScaler (dynamic loss scaling), as the published
+# apex O1, on a GPU or a CPU; 'bfloat16', no scaler (a GPU without bfloat16 is an error); '' the
+# device's default: float16 + GradScaler on a GPU, bfloat16 on a CPU.
+_C.AMP_DTYPE = ''
 # Root of outputs; the run folder is <OUTPUT>/<DATASET>/<MODEL.NAME>/LR_..._EP_..._OPT_..._FRAMES_...
 _C.OUTPUT = 'output'
 # Save a checkpoint every SAVE_FREQ epochs (and at the last epoch).
@@ -218,6 +219,9 @@ _C.SAVE_FREQ = 10
 _C.PRINT_FREQ = 10
 # Base random seed; each rank adds its rank.
 _C.SEED = 0
+# Deterministic kernels (no cuDNN autotuning, torch.use_deterministic_algorithms): what makes a GPU
+# run repeat bit for bit, e.g. a student trained from a teacher cache equal to the online one.
+_C.DETERMINISTIC = False
 # Only evaluate (set by --eval).
 _C.EVAL_MODE = False
 # The process's GPU comes from torchrun's LOCAL_RANK environment variable (utils.distributed), not
@@ -385,8 +389,8 @@ def validate(config):
     what to write instead."""
     if config.AMP_OPT_LEVEL not in ('O0', 'O1', 'O2'):
         raise ConfigError(f"AMP_OPT_LEVEL must be O0, O1 or O2, got '{config.AMP_OPT_LEVEL}'")
-    if config.AMP_DTYPE not in ('float16', 'bfloat16'):
-        raise ConfigError(f"AMP_DTYPE must be float16 or bfloat16, got '{config.AMP_DTYPE}'")
+    if config.AMP_DTYPE not in ('', 'float16', 'bfloat16'):
+        raise ConfigError(f"AMP_DTYPE must be '', float16 or bfloat16, got '{config.AMP_DTYPE}'")
     if config.TEST.NUM_CROP not in (1, 3):
         raise ConfigError(f'TEST.NUM_CROP must be 1 or 3, got {config.TEST.NUM_CROP}')
     if config.DATA.DECODER not in ('decord', 'pyav'):

@@ -2,6 +2,7 @@
 optimiser, criterion, epochs, checkpoints), shared by main.py, main_KD.py and tools.predict."""
 import contextlib
 import datetime
+import itertools
 import math
 import os
 import resource
@@ -27,24 +28,39 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; training stops and the last checkpoint stays as it was."""
 
 
-def amp_settings(level, device, dtype='float16'):
+def amp_settings(level, device, dtype):
     """(autocast dtype or None, use GradScaler) for AMP_OPT_LEVEL and AMP_DTYPE on this device.
 
-    O0: float32. O1/O2 on a GPU: float16 with a GradScaler (the published apex O1), or bfloat16
-    without one; on CPU bfloat16 (CPU float16 autocast is slow and the recipe never ran there).
+    O0: float32. O1/O2: 'float16' with a GradScaler (the published apex O1) on any device, so a CPU
+    run takes the GPU recipe's path; 'bfloat16' without one; '' the device's default: float16 with a
+    scaler on a GPU, bfloat16 on a CPU (where float16 matmuls have no fast kernels).
     """
     if level == 'O0':
         return None, False
-    if dtype not in ('float16', 'bfloat16'):
-        raise UserError(f"AMP_DTYPE must be 'float16' or 'bfloat16', got {dtype!r}")
-    if device.type != 'cuda':
-        return torch.bfloat16, False
+    if dtype not in ('', 'float16', 'bfloat16'):
+        raise UserError(f"AMP_DTYPE must be '', 'float16' or 'bfloat16', got {dtype!r}")
+    if not dtype:
+        dtype = 'float16' if device.type == 'cuda' else 'bfloat16'
     if dtype == 'bfloat16':
-        if not torch.cuda.is_bf16_supported():
+        if device.type == 'cuda' and not torch.cuda.is_bf16_supported():
             raise UserError(f'AMP_DTYPE bfloat16: {torch.cuda.get_device_name(device)} does not support it; '
                             'use AMP_DTYPE float16')
         return torch.bfloat16, False
     return torch.float16, True
+
+
+def configure_backends(config, device):
+    """cuDNN and determinism settings for this process, the same for training and for main_KD.py's
+    caching pass (so that the teacher runs the same kernels in both). DETERMINISTIC: no cuDNN
+    autotuning, deterministic kernels (an op without one warns naming itself); otherwise cuDNN
+    picks the fastest kernel per shape (cudnn.benchmark), which may differ from run to run."""
+    if config.DETERMINISTIC:
+        os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')  # deterministic cuBLAS
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    elif device.type == 'cuda':
+        torch.backends.cudnn.benchmark = True
 
 
 def autocast(device, dtype):
@@ -80,16 +96,27 @@ def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, e
 
     With `batch_augment` (datasets.build_batch_augment) the loader yields (uint8 clips, labels,
     sample indices) and batch_augment(..., epoch=epoch, step=idx, sample_indices=...) makes the
-    model input on the device; without it the loader yields ready (samples, targets)."""
+    model input on the device; without it the loader yields ready (samples, targets).
+
+    Only whole optimiser steps are computed: the last len(loader) % accumulation_steps
+    micro-batches would never step, so they are not drawn (the shuffle puts other clips there each
+    epoch). The loss and its parts reach the host once per micro-batch, after its backward is
+    queued. A step the GradScaler skips (inf/NaN gradients of float16) leaves the weights and the
+    optimiser state alone, still advances the schedule (which counts steps as the published code)
+    and is left out of the epoch's grad_norm; `skipped_steps` counts them."""
     model.train()
     criterion.train()
     optimizer.zero_grad(set_to_none=True)
-    num_steps = len(loader)
-    steps_per_epoch = num_steps // accumulation_steps
-    meters = {name: AverageMeter() for name in ('loss', 'grad_norm', 'time')}
+    steps_per_epoch = len(loader) // accumulation_steps
+    num_steps = steps_per_epoch * accumulation_steps  # micro-batches computed
+    check = getattr(criterion, 'check', None)  # a criterion's own checks of its logged parts
+    meters = {name: AverageMeter() for name in ('loss', 'time')}
     part_meters = {}
+    norm_sum = torch.zeros((), device=device)  # over the steps taken, read once per log line
+    norm_count = torch.zeros((), device=device)
+    grad_norm = torch.full((), float('nan'))
     start = end = time.time()
-    for idx, batch in enumerate(loader):
+    for idx, batch in enumerate(itertools.islice(loader, num_steps)):
         samples, targets = prepare_batch(batch, device, batch_augment, epoch=epoch, step=idx)
 
         is_step = (idx + 1) % accumulation_steps == 0
@@ -99,20 +126,23 @@ def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, e
             with autocast(device, amp_dtype):
                 outputs = model(samples)
                 loss, parts = criterion(samples, outputs, targets)
-            # One device-to-host read per step for the loss and all its logged parts.
-            loss_value, *part_values = torch.stack(
-                [loss.detach().float(), *(part.float() for part in parts.values())]).tolist()
-            if not math.isfinite(loss_value):
-                raise NonFiniteLossError(
-                    f'loss is {loss_value} at epoch {epoch} step {idx}/{num_steps}; stopping. '
-                    'The last saved checkpoint is unchanged (try a lower TRAIN.BASE_LR or AMP off).')
             scaler.scale(loss / accumulation_steps).backward()
+        # One device-to-host read per micro-batch for the loss and all its logged parts, after the
+        # backward is queued: the host does not wait for the forward before queueing it.
+        loss_value, *part_values = torch.stack(
+            [loss.detach().float(), *(part.float() for part in parts.values())]).tolist()
+        if not math.isfinite(loss_value):
+            raise NonFiniteLossError(
+                f'loss is {loss_value} at epoch {epoch} step {idx}/{num_steps}; stopping. '
+                'The last saved checkpoint is unchanged (try a lower TRAIN.BASE_LR or AMP off).')
+        if check is not None:
+            check(dict(zip(parts, part_values)))
 
         if is_step:
             scaler.unscale_(optimizer)
             max_norm = clip_grad if clip_grad and clip_grad > 0 else float('inf')
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-            scaler.step(optimizer)
+            scaler.step(optimizer)  # skipped when the unscaled gradients hold inf/NaN
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
             if lr_scheduler is not None:  # None: a constant LR (tests, benchmarks)
@@ -120,7 +150,9 @@ def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, e
                 # published code's step_update(epoch * n + idx): step t runs at LR(t - 1), the first
                 # two at LR(0).
                 lr_scheduler.step_update(epoch * steps_per_epoch + (idx + 1) // accumulation_steps - 1)
-            meters['grad_norm'].update(float(grad_norm))
+            finite = grad_norm.isfinite()
+            norm_sum += torch.where(finite, grad_norm, 0.0).to(norm_sum)
+            norm_count += finite
 
         meters['loss'].update(loss_value, targets.size(0))
         for name, value in zip(parts, part_values):
@@ -133,18 +165,26 @@ def train_one_epoch(model, criterion, loader, optimizer, lr_scheduler, scaler, e
             eta = datetime.timedelta(seconds=int(meters['time'].avg * (num_steps - idx - 1)))
             part_text = ''.join(f'{name} {m.val:.4f} ({m.avg:.4f})\t' for name, m in part_meters.items())
             logger.info(
-                f'Train: [{epoch}/{num_epochs}][{idx}/{num_steps}]\teta {eta} lr {lr:.6f}\t'
+                f'Train: [{epoch}/{num_epochs}][{idx}/{num_steps}]\teta {eta} lr {lr:.6g}\t'
                 f'time {meters["time"].val:.4f} ({meters["time"].avg:.4f})\t'
                 f'loss {meters["loss"].val:.4f} ({meters["loss"].avg:.4f})\t{part_text}'
-                f'grad_norm {meters["grad_norm"].val:.4f} ({meters["grad_norm"].avg:.4f})\t'
+                f'grad_norm {float(grad_norm):.4f} ({mean_norm(norm_sum, norm_count):.4f})\t'
                 f'mem {memory_mb(device):.0f}MB')
     if logger:
         logger.info(f'EPOCH {epoch} training takes {datetime.timedelta(seconds=int(time.time() - start))}; '
                     f'train loss {meters["loss"].avg:.4f}')
+    taken = int(norm_count)
     stats = {'train_loss': meters['loss'].avg, 'lr': optimizer.param_groups[0]['lr'],
-             'grad_norm': meters['grad_norm'].avg}
+             'grad_norm': mean_norm(norm_sum, norm_count) if taken else None,
+             'skipped_steps': steps_per_epoch - taken}
     stats.update({f'train_{name}': m.avg for name, m in part_meters.items()})
     return stats
+
+
+def mean_norm(norm_sum, norm_count):
+    """The mean gradient norm of the optimiser steps taken (NaN before the first)."""
+    count = float(norm_count)
+    return float(norm_sum) / count if count else float('nan')
 
 
 @torch.no_grad()
@@ -258,14 +298,45 @@ def session(folder):
         cleanup()
 
 
+def wrap_for_training(model, config, world_size, device, logger=None):
+    """DDP over several processes, then torch.compile (TRAIN.COMPILE) of the wrapped model, as
+    PyTorch's DDP notes do: the compiler sees DDP's gradient buckets and splits its graphs at them
+    (DDPOptimizer), so the all-reduce of one bucket overlaps the backward of the next."""
+    if world_size > 1:
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
+    if config.TRAIN.COMPILE:
+        if logger:
+            logger.info(f'TRAIN.COMPILE: torch.compile of the training model, backend '
+                        f'{config.TRAIN.COMPILE_BACKEND} (compiles on the first steps)')
+        model = torch.compile(model, backend=config.TRAIN.COMPILE_BACKEND)
+    return model
+
+
+def resume_schedule(lr_scheduler, start_epoch, steps_per_epoch, world_size, ckpt, logger=None):
+    """Put the schedule (built for this run) at the start of `start_epoch` and say how the run
+    differs from the one that saved `ckpt`. The schedule is a function of the step counted in this
+    run's steps per epoch, and its LRs are scaled for this run's total batch, so a run resumed on
+    another world size follows the same LR-against-epoch curve, re-scaled by the linear rule."""
+    lr_before = [group['lr'] for group in lr_scheduler.optimizer.param_groups]
+    lr_scheduler.step_update(start_epoch * steps_per_epoch - 1)  # the LR of the epoch's first step
+    saved_world, saved_steps = ckpt.get('world_size'), ckpt.get('steps_per_epoch')
+    saved_base = (ckpt.get('lr_scheduler') or {}).get('base_values') or lr_scheduler.base_values
+    factor = lr_scheduler.base_values[0] / saved_base[0]
+    if logger and (saved_world, saved_steps, factor) != (world_size, steps_per_epoch, 1.0):
+        lr_now = lr_scheduler.optimizer.param_groups[0]['lr']
+        logger.info(f'resumed on world size {world_size} (saved on {saved_world}), {steps_per_epoch} '
+                    f'steps per epoch (saved: {saved_steps}): the LR curve continues at epoch '
+                    f'{start_epoch}, re-scaled x{factor:g} for the total batch by the linear rule '
+                    f'(LR {lr_before[0]:.6g} -> {lr_now:.6g})')
+
+
 def _run(config, build_criterion, rank, world_size, device, logger):
     if rank == 0:
         with open(os.path.join(config.OUTPUT, 'config.yaml'), 'w') as f:
             f.write(config.dump())
     logger.info(f'output folder {config.OUTPUT}; world size {world_size}; device {device}')
     logger.info('config:\n' + config.dump())
-    if device.type == 'cuda':
-        torch.backends.cudnn.benchmark = True
+    configure_backends(config, device)
     amp_dtype, use_scaler = amp_settings(config.AMP_OPT_LEVEL, device, config.AMP_DTYPE)
     logger.info(f'AMP {config.AMP_OPT_LEVEL}: autocast dtype {amp_dtype}, GradScaler {use_scaler}')
 
@@ -328,7 +399,9 @@ def _run(config, build_criterion, rank, world_size, device, logger):
             logger.warning(f'auto-resume: {latest} is newer output of this run; it replaces --resume {resume}')
         resume = latest
     if resume:
-        start_epoch, max_accuracy = resume_training(resume, model, optimizer, lr_scheduler, scaler, logger)
+        start_epoch, max_accuracy, ckpt = resume_training(resume, model, optimizer, scaler, logger)
+        resume_schedule(lr_scheduler, start_epoch, steps_per_epoch, world_size, ckpt, logger)
+        del ckpt
         if config.TRAIN.PRETRAINED_PATH:
             logger.info('TRAIN.PRETRAINED_PATH is not loaded: the resumed checkpoint has the weights')
     elif config.TRAIN.PRETRAINED_PATH:
@@ -337,12 +410,7 @@ def _run(config, build_criterion, rank, world_size, device, logger):
                         model_name=f'{config.MODEL.TYPE} ({config.MODEL.NAME})')
 
     model_without_ddp = model  # saved and evaluated: plain parameter names, eager
-    if config.TRAIN.COMPILE:
-        logger.info(f'TRAIN.COMPILE: torch.compile of the training model, backend '
-                    f'{config.TRAIN.COMPILE_BACKEND} (compiles on the first steps)')
-        model = torch.compile(model, backend=config.TRAIN.COMPILE_BACKEND)  # before DDP, as timm does
-    if world_size > 1:
-        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
+    model = wrap_for_training(model, config, world_size, device, logger)
 
     metrics = MetricsWriter(config.OUTPUT, rank == 0)
     for epoch in range(start_epoch, config.TRAIN.EPOCHS):
@@ -363,7 +431,8 @@ def _run(config, build_criterion, rank, world_size, device, logger):
             logger.info(f'max top-1 so far: {max_accuracy:.2f}%')
         if rank == 0 and ((epoch + 1) % config.SAVE_FREQ == 0 or last):
             save_checkpoint(config.OUTPUT, epoch, model_without_ddp, optimizer, lr_scheduler, scaler,
-                            max_accuracy, config, logger)
+                            max_accuracy, config, logger, world_size=world_size,
+                            steps_per_epoch=steps_per_epoch)
         metrics.write(record)
 
     stats = run_eval(model_without_ddp, config.TEST.NUM_CLIP, config.TEST.NUM_CROP, 'Test', report=True)

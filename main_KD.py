@@ -17,7 +17,7 @@ import torch.distributed as dist
 
 from config import parse_option
 from datasets import build_batch_augment, build_dataloader
-from engine import amp_settings, autocast, begin_epoch, prepare_batch, run, session
+from engine import amp_settings, autocast, begin_epoch, configure_backends, prepare_batch, run, session
 from models import build_model
 from utils.checkpoint import load_model_weights
 from utils.distributed import get_rank, get_world_size, is_dist
@@ -75,6 +75,7 @@ def cache_teacher(config, cache_dir, dtype):
 def _cache_teacher(config, cache_dir, dtype, rank, world_size, device, logger):
     if config.KD.TEACHER_CACHE:
         raise UserError('--cache-teacher writes a teacher cache and KD.TEACHER_CACHE reads one: pass one')
+    configure_backends(config, device)  # the kernels of training's teacher forward
     amp_dtype, _ = amp_settings(config.AMP_OPT_LEVEL, device, config.AMP_DTYPE)
     _, _, loader_train, _ = build_dataloader(config)
     batch_augment = build_batch_augment(config, device, rank)

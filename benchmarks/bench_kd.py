@@ -67,7 +67,7 @@ def main(argv=None):
     args = cli.parse(parser, argv)
     config = load_config_file(args.cfg, args.opts)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    amp_dtype, _ = amp_settings(config.AMP_OPT_LEVEL, device)
+    amp_dtype, _ = amp_settings(config.AMP_OPT_LEVEL, device, config.AMP_DTYPE)
     torch.manual_seed(0)
     student = build_model(config).to(device)
     teacher = build_model(config, config.TEACHER_MODEL).to(device).eval().requires_grad_(False)

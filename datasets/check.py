@@ -1,9 +1,10 @@
-"""Decode every listed video once and sort them into ok, short and bad (the library behind
-`python -m tools.check_data`).
+"""Decode every listed video once and sort them into ok, short, corrupt, mismatch and bad (the
+library behind `python -m tools.check_data`).
 
-Bad: missing, empty, corrupt or undecodable. Short: the container reports more frames than decode;
-training samples from the frames that decode, so these are listed but only count as bad with
---strict.
+Bad: missing, empty or undecodable. Mismatch: the configured decoder returns other frames than an
+in-order decode. Corrupt: the decoder reports damage before the last frame that decodes (its error
+messages, counted; frames it flags as concealed; packets it skips). Short: the container reports more frames than decode; training
+samples from the frames that decode, so these are listed but only count as bad with --strict.
 """
 import sys
 import time
@@ -12,15 +13,31 @@ from concurrent.futures import ProcessPoolExecutor
 from .decode import VideoDecodeError, scan_video
 
 
+STATUSES = ('ok', 'short', 'mismatch', 'corrupt', 'bad')
+SHOWN_ERRORS = 3
+
+
 def _scan(job):
     path, backend = job
     try:
-        reported, decoded = scan_video(path, backend)
+        scan = scan_video(path, backend)
     except VideoDecodeError as err:
         return path, 'bad', err.reason
-    if decoded < reported:
-        return path, 'short', f'{decoded} of {reported} reported frames decode'
-    return path, 'ok', f'{decoded} frames'
+    shown = '; '.join(dict.fromkeys(scan.errors[:SHOWN_ERRORS]))
+    shown = f' ({shown}{"; ..." if len(scan.errors) > SHOWN_ERRORS else ""})' if shown else ''
+    short = scan.decoded < scan.reported
+    details, status = [], 'ok'
+    if scan.damaged or (scan.errors and not short):  # damage explains a mismatch: corrupt first
+        details.append(f'{len(scan.errors)} decoder error message(s), {scan.damaged} damaged frame(s) or '
+                       f'skipped packet(s){shown}')
+        status = 'corrupt'
+    if scan.mismatch:
+        details.append(scan.mismatch)
+        status = status if status != 'ok' else 'mismatch'
+    if short:
+        details.append(f'{scan.decoded} of {scan.reported} reported frames decode' + ('' if details else shown))
+        status = status if status != 'ok' else 'short'
+    return path, status, '; '.join(details) or f'{scan.decoded} frames'
 
 
 class Progress:
@@ -48,7 +65,7 @@ class Progress:
 
 
 def check(samples, backend, workers=1, stream=None):
-    """[(path, status, detail)] for every path, status in ok / short / bad."""
+    """[(path, status, detail)] for every path, status one of STATUSES."""
     jobs = [(path, backend) for path in dict.fromkeys(path for path, _ in samples)]
     progress, results, bad = Progress(len(jobs), stream), [], 0
     if workers > 1:

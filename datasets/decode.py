@@ -1,12 +1,16 @@
-"""Decoding only the sampled frames of a video, with decord (default) or PyAV.
+"""Decoding only the sampled frames of a video, with PyAV (the default, docs/videos.md) or decord.
 
-- Frames come back as uint8 `(N, C, H, W)` tensors, RGB.
-- `short_side`: when the video's short side is larger, the decoder scales it down while converting
-  (decord's `width`/`height`, PyAV's `to_ndarray(width, height)`, both bilinear), so large videos
-  never exist at full size in RGB. Videos are never scaled up here.
+- Frames come back as uint8 `(N, C, H, W)` tensors, RGB, as a player shows them: the display
+  rotation (a phone's portrait video stored landscape) is applied by both decoders.
+- `short_side`: when the video's shown short side is larger, the decoder scales it down while
+  converting (decord's `width`/`height`, PyAV's `to_ndarray(width, height)`, both bilinear), so large
+  videos never exist at full size in RGB. Videos are never scaled up here.
+- decord is not used on the streams its random access reads wrong (datasets/probe.py); those are
+  read with PyAV, logged once per kind of stream with the file that showed it.
 - decord reads with `get_batch`. PyAV indexes the packets' timestamps (no decoding, as decord does)
   and seeks to the keyframe before a wanted frame when that skips work; without usable timestamps
-  it decodes in order up to the last wanted frame, converting only the wanted ones.
+  it decodes in order up to the last wanted frame, converting only the wanted ones. A packet that
+  fails to decode is skipped, as a player does: the frames after it still count.
 - Frame counts are what the container reports; when fewer frames decode (truncated files, wrong
   headers), sampling is redone over the frames that do decode and the file is logged once.
 - When decord fails on a file it is retried with PyAV (logged once); when nothing can decode it, a
@@ -15,12 +19,16 @@
 import bisect
 import logging
 import os
+from collections import namedtuple
 
 import av
+import av.logging
 import numpy as np
 import torch
 
 from utils.errors import UserError
+
+from .probe import decord_trouble, probe
 
 try:
     import decord
@@ -113,28 +121,54 @@ def _pyav_reported(container, stream):
     return max(0, round(seconds * float(rate)))
 
 
-def _pyav_frames(container, stream, wanted, size):
+def _pyav_frames(container, stream, wanted, short_side, damage=None, to_end=False):
     """({index: HxWx3 array} for `wanted` (sorted), frames decoded). Stops after the last wanted
-    frame; a decode error after at least one frame is taken as the end of the stream."""
-    out, count, last = {}, 0, wanted[-1] if wanted else -1
+    frame unless `to_end`. A packet that fails to decode is skipped (FFmpeg goes on at the next one,
+    as a player does); a demuxing error after at least one frame is taken as the end of the stream.
+    `damage` (a list) collects each frame the decoder flags as damaged (concealed) and each packet
+    it skips that more data follows (a cut end is not damage: the frame count tells it)."""
+    out, count, last, error, skipped = {}, 0, wanted[-1] if wanted else -1, None, 0
     wanted = set(wanted)
     try:
-        for frame in container.decode(stream):
-            if count in wanted:
-                out[count] = _convert(frame, size)
-            count += 1
-            if count > last >= 0:
+        for packet in container.demux(stream):
+            try:
+                frames = stream.decode(packet)
+            except av.error.FFmpegError as err:
+                error, skipped = err, skipped + 1
+                continue
+            if damage is not None and packet.size and skipped:  # data decodes after the skipped
+                damage.extend([f'packet before frame {count}'] * skipped)
+                skipped = 0
+            for frame in frames:
+                if count in wanted:
+                    out[count] = _convert(frame, short_side)
+                if damage is not None and frame.is_corrupt:
+                    damage.append(f'frame {count}')
+                count += 1
+            if count > last >= 0 and not to_end:
                 break
     except av.error.FFmpegError as err:
-        if count == 0:
-            raise _Failure(f'no frame decodes ({err})') from None
+        error = err
+    if count == 0:
+        raise _Failure(f'no frame decodes ({error})' if error else 'no frame decodes') from None
     return out, count
 
 
-def _convert(frame, size):
+def _convert(frame, short_side):
+    """RGB array of `frame` as shown: scaled (bilinear) so that the shown short side is at most
+    `short_side`, then turned by the display rotation (counter-clockwise degrees)."""
+    rotation = int(frame.rotation) % 360
+    width, height = (frame.height, frame.width) if rotation % 180 else (frame.width, frame.height)
+    size = scaled_size(width, height, short_side)
+    # One scaler thread, like the decoder (FFmpeg's automatic thread pool would also deadlock a
+    # process forked after a conversion, e.g. a check_data worker).
     if size is None:
-        return frame.to_ndarray(format='rgb24')
-    return frame.to_ndarray(width=size[0], height=size[1], format='rgb24', interpolation='BILINEAR')
+        array = frame.to_ndarray(format='rgb24', threads=1)
+    else:
+        stored = size[::-1] if rotation % 180 else size
+        array = frame.to_ndarray(width=stored[0], height=stored[1], format='rgb24', interpolation='BILINEAR',
+                                 threads=1)
+    return np.rot90(array, rotation // 90) if rotation else array
 
 
 def _pyav_index(container, stream):
@@ -157,7 +191,7 @@ def _pyav_index(container, stream):
     return sorted(pts), sorted(keys)
 
 
-def _pyav_seek_frames(container, stream, wanted, size, index):
+def _pyav_seek_frames(container, stream, wanted, short_side, index):
     """{index: array} for `wanted` (sorted), seeking to the keyframe before a wanted frame whenever
     that keyframe lies past the frames decoded so far. None when the decoded timestamps do not
     match the index (the caller then decodes in order)."""
@@ -175,7 +209,7 @@ def _pyav_seek_frames(container, stream, wanted, size, index):
                 if position is None or position > target:
                     return None
                 if position == target:
-                    out[i] = _convert(frame, size)
+                    out[i] = _convert(frame, short_side)
                     break
             else:
                 return None
@@ -189,11 +223,10 @@ def _pyav_read(path, sample, short_side):
     decoding in order up to the last wanted frame (which also finds where a cut file ends)."""
     container, stream = _pyav_open(path)
     with container:
-        size = scaled_size(stream.codec_context.width, stream.codec_context.height, short_side)
         index = _pyav_index(container, stream)
         if index is not None:
             indices = sample(len(index[0]))
-            frames = _pyav_seek_frames(container, stream, sorted(set(indices)), size, index)
+            frames = _pyav_seek_frames(container, stream, sorted(set(indices)), short_side, index)
             if frames is not None:
                 return np.stack([frames[i] for i in indices]), indices
         container.seek(0)
@@ -202,45 +235,24 @@ def _pyav_read(path, sample, short_side):
             _, reported = _pyav_frames(container, stream, [], None)
             container.seek(0)
         indices = sample(reported) if reported else []
-        frames, decoded = _pyav_frames(container, stream, sorted(set(indices)), size)
-    if decoded == 0:
-        raise _Failure('no frame decodes')
+        frames, decoded = _pyav_frames(container, stream, sorted(set(indices)), short_side)
     if decoded <= max(indices):  # the container over-reported: sample again from what decodes
         _log_once(('short', path), '%s: the container reports %d frames but only %d decode; '
                   'sampling from those', path, reported, decoded)
         indices = sample(decoded)
         container, stream = _pyav_open(path)
         with container:
-            frames, _ = _pyav_frames(container, stream, sorted(set(indices)), size)
+            frames, _ = _pyav_frames(container, stream, sorted(set(indices)), short_side)
     return np.stack([frames[i] for i in indices]), indices
 
 
 # ------------------------------------------------------------------------------------------------
 # decord: random access with get_batch on the unique sorted indices.
 # ------------------------------------------------------------------------------------------------
-def _probe_size(path):
-    try:
-        with av.open(path) as container:
-            ctx = container.streams.video[0].codec_context
-            return ctx.width, ctx.height
-    except (av.error.FFmpegError, OSError, IndexError):
-        return None
-
-
-def _header_count(path):
-    try:
-        container, stream = _pyav_open(path)
-    except _Failure:
-        return 0
-    with container:
-        return _pyav_reported(container, stream)
-
-
-def _decord_open(path, short_side):
-    size = None
-    if short_side:
-        native = _probe_size(path)
-        size = scaled_size(*native, short_side) if native else None
+def _decord_open(path, short_side, info=None):
+    """A VideoReader at the decode size computed from the shown size (decord applies the display
+    rotation itself and takes the target size as shown)."""
+    size = scaled_size(info.width, info.height, short_side) if short_side and info else None
     width, height = size if size else (-1, -1)
     try:
         return decord.VideoReader(path, width=width, height=height, num_threads=1)
@@ -248,8 +260,8 @@ def _decord_open(path, short_side):
         raise _Failure(f'decord: cannot open ({str(err).splitlines()[0][:200]})') from None
 
 
-def _decord_read(path, sample, short_side):
-    reader = _decord_open(path, short_side)
+def _decord_read(path, sample, short_side, info):
+    reader = _decord_open(path, short_side, info)
     total = len(reader)
     if total < 1:
         raise _Failure('decord: no frames')
@@ -266,6 +278,19 @@ def _decord_read(path, sample, short_side):
     return batch[[position[i] for i in indices]], indices
 
 
+def _use_decord(path, backend):
+    """(use decord?, Probe): decord when it is the backend and reads this kind of stream right;
+    the first file of each kind it reads wrong is logged."""
+    if resolve_backend(backend) != 'decord':
+        return False, None
+    info = probe(path)
+    trouble = decord_trouble(info)
+    if trouble:
+        _log_once(('trouble', trouble), '%s: %s; reading such files with PyAV (logged once per kind of '
+                  'stream)', path, trouble)
+    return not trouble, info
+
+
 def read_clip(path, sample, backend='decord', short_side=None):
     """Decode the frames that `sample(total_frames)` (a list of indices) picks.
 
@@ -274,9 +299,10 @@ def read_clip(path, sample, backend='decord', short_side=None):
     path = os.fspath(path)
     _check_file(path)
     reasons = []
-    if resolve_backend(backend) == 'decord':
+    use_decord, info = _use_decord(path, backend)
+    if use_decord:
         try:
-            array, indices = _decord_read(path, sample, short_side)
+            array, indices = _decord_read(path, sample, short_side, info)
             return torch.from_numpy(array).permute(0, 3, 1, 2), indices
         except _Failure as err:
             reasons.append(str(err))
@@ -304,7 +330,7 @@ def count_frames(path, backend='decord'):
     counted). Decoding clamps to what really decodes; `scan_video` tells the two apart."""
     path = os.fspath(path)
     _check_file(path)
-    if resolve_backend(backend) == 'decord':
+    if _use_decord(path, backend)[0]:
         try:
             return len(_decord_open(path, None))
         except _Failure:
@@ -318,28 +344,70 @@ def count_frames(path, backend='decord'):
         raise VideoDecodeError(path, str(err)) from None
 
 
-def scan_video(path, backend='decord', chunk=32):
-    """(reported, decodable) frame counts, decoding every frame once (for `tools.check_data`).
+# ------------------------------------------------------------------------------------------------
+# tools.check_data: every frame once, in order, and the configured decoder checked against it.
+# ------------------------------------------------------------------------------------------------
+Scan = namedtuple('Scan', 'reported decoded errors damaged mismatch')
+Scan.__doc__ = """reported: frames the container claims; decoded: frames that decode; errors: the
+decoder's error messages; damaged: frames it flags as damaged (concealed) plus packets it skips
+before the last frame that decodes (a cut end is not counted: `decoded < reported` tells it);
+mismatch: how the configured decoder's frames differ from the in-order decode, or None."""
+MISMATCH_LEVELS = 2.0  # mean |difference| per frame; decord and PyAV round RGB within 0.5 of each other
+
+
+def compared_indices(total, count=6):
+    """`count` frame indices spread over `total` frames (the middle of `count` equal parts)."""
+    return sorted({min(total - 1, int((k + 0.5) * total / count)) for k in range(count)})
+
+
+def _in_order(path, count):
+    """(reported, decoded, {index: frame} at compared_indices, damaged, error messages): every frame
+    decoded once, in order, with FFmpeg's error log captured."""
+    level, skip = av.logging.get_level(), av.logging.get_skip_repeated()
+    av.logging.set_level(av.logging.ERROR)
+    av.logging.set_skip_repeated(False)  # else a repeat count arrives with the next file's messages
+    damage = []
+    try:
+        with av.logging.Capture() as logs:
+            container, stream = _pyav_open(path)
+            with container:
+                reported = _pyav_reported(container, stream)
+                wanted = compared_indices(reported, count) if reported else []
+                frames, decoded = _pyav_frames(container, stream, wanted, None, damage, to_end=True)
+    finally:
+        av.logging.set_level(level)
+        av.logging.set_skip_repeated(skip)
+    if not wanted or max(wanted) >= decoded:  # fewer frames decode than reported: pick again
+        container, stream = _pyav_open(path)
+        with container:
+            frames, _ = _pyav_frames(container, stream, compared_indices(decoded, count), None)
+    errors = [f'{name}: {" ".join(message.split())}' for lvl, name, message in logs if lvl <= av.logging.ERROR]
+    return reported or decoded, decoded, frames, len(damage), errors
+
+
+def scan_video(path, backend='decord', count=6):
+    """Scan of `path` for `tools.check_data`: every frame decoded once in order with PyAV (what a
+    player shows), what the decoder reports on the way, and `count` frames spread over the video
+    read with `backend` as training reads them, compared with the in-order ones.
     Raises VideoDecodeError when nothing decodes."""
     path = os.fspath(path)
     _check_file(path)
-    if resolve_backend(backend) == 'decord':
-        try:
-            reader = _decord_open(path, None)
-            total = len(reader)
-            for start in range(0, total, chunk):
-                reader.get_batch(list(range(start, min(total, start + chunk)))).asnumpy()
-            if total:  # decord counts packets; the header may claim more (a cut file)
-                return max(total, _header_count(path)), total
-        except Exception:  # fall through to PyAV, which tells how far the file decodes
-            pass
     try:
-        container, stream = _pyav_open(path)
-        with container:
-            reported = _pyav_reported(container, stream)
-            _, decoded = _pyav_frames(container, stream, [], None)
+        reported, decoded, reference, damaged, errors = _in_order(path, count)
     except _Failure as err:
         raise VideoDecodeError(path, str(err)) from None
-    if decoded == 0:
-        raise VideoDecodeError(path, 'no frame decodes')
-    return reported or decoded, decoded
+    wanted = sorted(reference)
+    name = 'decord' if _use_decord(path, backend)[0] else 'PyAV'
+    frames, used = read_clip(path, lambda total: [min(i, total - 1) for i in wanted], backend)
+    mismatch = None
+    for i, k, frame in zip(wanted, used, frames.permute(0, 2, 3, 1).numpy()):
+        expected = reference[i]
+        if i != k or frame.shape != expected.shape:
+            mismatch = (f'{name} gives {"frame %d" % k if i != k else "a %dx%d frame" % frame.shape[1::-1]} '
+                        f'for frame {i} ({expected.shape[1]}x{expected.shape[0]}) of the in-order decode')
+            break
+        levels = np.abs(frame.astype(np.int16) - expected).mean()
+        if levels > MISMATCH_LEVELS:
+            mismatch = f'{name} frame {i} differs from the in-order decode by {levels:.1f} levels on average'
+            break
+    return Scan(reported, decoded, errors, damaged, mismatch)

@@ -36,13 +36,21 @@ echo "== 1/3 teacher (main.py)"
 $PY main.py --cfg configs/demo/teacher.yaml --output "$OUT" "${data_opts[@]}" | show
 teacher_ckpt=$(last_ckpt teacher)
 
-echo "== 2/3 student alone (main.py)"
-$PY main.py --cfg configs/demo/student.yaml --output "$OUT" "${data_opts[@]}" | show
-
-echo "== 3/3 distilled student (main_KD.py, teacher $teacher_ckpt)"
+# The two students need only the teacher: they train side by side, one thread each (OMP_NUM_THREADS),
+# each line of their progress tagged with its model.
+echo "== 2/3 student alone (main.py) and 3/3 distilled student (main_KD.py, teacher $teacher_ckpt), side by side"
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+$PY main.py --cfg configs/demo/student.yaml --output "$OUT" "${data_opts[@]}" | show | sed -u 's/^/[student]   /' &
+student_job=$!
 $PY main_KD.py --cfg configs/demo/student_kd.yaml --output "$OUT" "${data_opts[@]}" \
-    TEACHER_MODEL.PRETRAINED_PATH "$teacher_ckpt" | show
+    TEACHER_MODEL.PRETRAINED_PATH "$teacher_ckpt" | show | sed -u 's/^/[distilled] /'
+wait "$student_job"
+trap - EXIT
 
+# The curves need only the logs: drawn while the table and the prediction run.
+$PY -m tools.plot "$(run_dir teacher)" "$(run_dir student)" "$(run_dir distilled)" \
+    --labels teacher student distilled --out "$OUT/curves.png" > "$OUT/plot.log" &
+plot_job=$!
 echo "== results (2 clips x 3 crops per video; chance is 16.7%)"
 $PY -m tools.summary teacher="$(run_dir teacher)" student="$(run_dir student)" distilled="$(run_dir distilled)" \
     | tee "$OUT/summary.md"
@@ -50,6 +58,6 @@ video="$DATA/$(head -n 1 "$DATA/val.csv" | cut -d, -f1)"
 echo "== tools.predict: the distilled student on $video"
 $PY -m tools.predict --cfg configs/demo/student_kd.yaml --checkpoint "$(last_ckpt distilled)" "$video" --topk 3 \
     --opts "${data_opts[@]}"
-$PY -m tools.plot "$(run_dir teacher)" "$(run_dir student)" "$(run_dir distilled)" \
-    --labels teacher student distilled --out "$OUT/curves.png"
+wait "$plot_job"
+cat "$OUT/plot.log"
 echo "== done in $(( $(date +%s) - start )) s: $OUT/summary.md, $OUT/curves.png"

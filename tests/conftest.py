@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import runs
 from tests.helpers.deploy import tiny_deployment
+from tests.helpers.markers import pytest_collection_modifyitems, pytest_runtest_makereport  # noqa: F401
 from tests.helpers.videos import make_dataset
 
 

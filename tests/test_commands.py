@@ -93,6 +93,7 @@ MISTAKES = {
     'tools.splits': ['leakage', '{missing}', '{missing}'],
     'tools.plot': ['{tmp}', '--out', '{tmp}/p.png'],
     'tools.summary': ['run={tmp}'],
+    'tools.sweep': ['--cfg', '{missing}', '--out', '{tmp}/sweep', 'KD.ALPHA', '0.2,0.5'],
 }
 NEEDLE = {'tools.make_demo_data': 'even', 'tools.plot': '{tmp}', 'tools.summary': '{tmp}'}
 
@@ -118,7 +119,9 @@ WRONG_VALUES = {
     'tools.splits': (['folders', '--root', '{tmp}', '--out', '{tmp}/o', '--val-fraction', 'half'], "'half'"),
     'tools.plot': (['{tmp}/log.jsonl', '--out', '{tmp}/p.png'], "'epoch' must be an integer, got 'one'"),
     'tools.summary': (['--per-class', '{tmp}', '--limit', 'ten'], "'ten'"),
+    'tools.sweep': (['--cfg', KD_CFG, '--out', '{tmp}/sweep', '--gpus', 'two', 'KD.ALPHA', '0.2,0.5'], "'two'"),
     'benchmarks.bench_data': (['--workers', 'many'], "'many'"),
+    'benchmarks.bench_decode': (['--videos', 'many'], "'many'"),
     'benchmarks.bench_gpu': (['--steps', 'x'], "'x'"),
     'benchmarks.bench_kd': (['--steps', 'x'], "'x'"),
     'benchmarks.bench_model': (['--batch', 'x'], "'x'"),

@@ -1,5 +1,5 @@
-"""TRAIN.COMPILE end to end: main_KD.py under torchrun x2 with the student compiled before its DDP
-wrap and the frozen teacher compiled, saving checkpoints with the plain parameter names. The
+"""TRAIN.COMPILE end to end: main_KD.py under torchrun x2 with the DDP-wrapped student compiled
+(as PyTorch's DDP notes) and the frozen teacher compiled, saving checkpoints with the plain parameter names. The
 aot_eager backend captures the same graphs as inductor without generating C++ kernels (minutes on
 two cores); tests/test_model.py checks inductor's numerics on a tiny model."""
 import os

@@ -84,11 +84,11 @@ def test_amp_training_steps_follow_float32(amp_dtype, scaler_enabled, min_cosine
 
 
 def test_amp_settings_float16_with_a_scaler_as_apex_o1_and_bfloat16_on_request():
-    assert amp_settings('O1', CUDA) == (torch.float16, True)
+    assert amp_settings('O1', CUDA, '') == (torch.float16, True)
     assert amp_settings('O1', CUDA, 'float16') == (torch.float16, True)
     if torch.cuda.is_bf16_supported():
         assert amp_settings('O1', CUDA, 'bfloat16') == (torch.bfloat16, False)
-    assert amp_settings('O0', CUDA) == (None, False)
+    assert amp_settings('O0', CUDA, '') == (None, False)
 
 
 def test_nccl_ddp_with_one_process_equals_a_plain_step(tmp_path):

@@ -73,8 +73,7 @@ def test_a_clip_is_torchvisions_colour_jitter_with_its_drawn_parameters():
         torch.testing.assert_close(out, want, rtol=0, atol=2e-5)
 
 
-@pytest.mark.parametrize('device', ['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason='needs CUDA'))])
+@pytest.mark.parametrize('device', ['cpu', pytest.param('cuda', marks=pytest.mark.cuda)])
 def test_batched_path_equals_clip_by_clip(device):
     """Whole-batch colouring (the GPU way: each operation on the subset of clips that has it at
     that place of its order) gives what clip-by-clip colouring on the CPU gives."""

@@ -85,7 +85,7 @@ def test_reduced_size_decoding_keeps_the_aspect_and_the_frames(videos, backend):
 def test_frame_counts(videos, backend):
     for path, frames, _ in videos:
         assert count_frames(path, backend) == len(frames), path  # WebM: from duration x rate
-        assert scan_video(path, backend) == (len(frames), len(frames))
+        assert scan_video(path, backend) == (len(frames), len(frames), [], 0, None)
 
 
 @pytest.mark.parametrize('ext', ['.mp4', '.avi', '.webm'])
@@ -127,9 +127,10 @@ def cut_video(tmp_path_factory):
 
 @pytest.mark.parametrize('backend', BACKENDS)
 def test_over_reported_frame_counts_are_clamped(cut_video, backend, caplog):
-    reported, decodable = scan_video(cut_video, backend)
-    assert reported == 30 and 0 < decodable < 30
+    reported, decodable, _, _, mismatch = scan_video(cut_video, backend)
+    assert reported == 30 and 0 < decodable < 30 and mismatch is None
     decode._logged.clear()
+    caplog.clear()
     with caplog.at_level(logging.WARNING, logger='datasets.decode'):
         last = decode_frames(cut_video, [0, 29], backend)
         frames, indices = read_clip(cut_video, lambda total: list(range(0, total, 3)), backend)
@@ -196,24 +197,24 @@ def test_decord_misread_width_falls_back_to_pyav(tmp_path):
 def test_avi_pyav_and_decord_at_the_sampled_frames(tmp_path):
     """320x240 MPEG-4 AVIs as UCF101's: the same frame count from both, and at the sampled indices
     (train and 1-view test, published and all-frames sampling) the same RGB frames as decoding in
-    order. Without B-frames (Simple Profile) decord agrees bit for bit; with B-frames (packed
-    Advanced Simple Profile) decord's random access returns other frames of the GOP (DATA.md), PyAV
-    does not."""
+    order. Without B-frames (Simple Profile) decord reads them, bit for bit; with B-frames (packed
+    Advanced Simple Profile) decord's random access would return other frames of the GOP
+    (tests/test_data_wild.py), so `DATA.DECODER decord` reads them with PyAV."""
     import av
     import torch as th
 
     from datasets.sampling import Sampling, test_indices, train_indices, train_offsets
 
-    for n, options, decord_right in [(186, {}, True), (40, {}, True), (40, {'bf': '2'}, False)]:
+    for n, options, decord_reads in [(186, {}, True), (40, {}, True), (40, {'bf': '2'}, False)]:
         path = write_video(str(tmp_path / f'v{n}_{len(options)}.avi'), marker_frames(n, 320, 240, seed=n),
                            options=options)
         with av.open(path) as container:
             in_order = np.stack([f.to_ndarray(format='rgb24') for f in container.decode(video=0)])
         assert count_frames(path, 'decord') == count_frames(path, 'pyav') == len(in_order) == n
+        assert decode._use_decord(path, 'decord')[0] == decord_reads
         g = th.Generator().manual_seed(0)
         indices = sorted({i for s in (Sampling(), Sampling(all_frames=True))
                           for i in train_indices(n, 8, train_offsets(8, g), s) + test_indices(n, 8, sampling=s)})
-        pyav = decode_frames(path, indices, 'pyav').permute(0, 2, 3, 1).numpy()
-        dec = decode_frames(path, indices, 'decord').permute(0, 2, 3, 1).numpy()
-        assert np.array_equal(pyav, in_order[indices]), path
-        assert np.array_equal(dec, in_order[indices]) == decord_right, path
+        for backend in ('pyav', 'decord'):
+            frames = decode_frames(path, indices, backend).permute(0, 2, 3, 1).numpy()
+            assert np.array_equal(frames, in_order[indices]), (path, backend)

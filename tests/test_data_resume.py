@@ -45,15 +45,18 @@ def kill_after_first_checkpoint(args, output, timeout=600):
     return sorted(p.name for p in output.rglob('ckpt_epoch_*.pth'))
 
 
-@pytest.mark.parametrize('num_sample', [1, 2])
-def test_kill_and_restart_with_two_workers_ends_bit_identical(tmp_path, num_sample):
-    """Also with AUG.NUM_SAMPLE 2: two clips of each decoded video, each drawn from its own key."""
+@pytest.mark.parametrize('num_sample, amp', [(1, 'O0'), (2, 'float16')],
+                         ids=['float32', 'AUG.NUM_SAMPLE 2, float16 + GradScaler'])
+def test_kill_and_restart_with_two_workers_ends_bit_identical(tmp_path, num_sample, amp):
+    """Also with AUG.NUM_SAMPLE 2 (two clips of each decoded video, each drawn from its own key)
+    under the recipe's float16 autocast + GradScaler, whose scale and growth tracker resume too."""
     data = make_dataset(tmp_path / 'data', num_classes=3, videos_per_class=4, num_frames=10, size=(40, 32),
                         val_per_class=1)
     cfg = write_config(tmp_path / 'tiny.yaml', *data, num_classes=3, extra={
         'DATA': {'NUM_WORKERS': 2},
         'TRAIN': {'EPOCHS': EPOCHS},
         'AUG': {'MIXUP': 0.8, 'CUTMIX': 1.0, 'COLOR_JITTER_PROB': 0.8, 'GRAY_SCALE': 0.2, 'NUM_SAMPLE': num_sample},
+        **({'AMP_OPT_LEVEL': 'O1', 'AMP_DTYPE': 'float16'} if amp == 'float16' else {}),
     })
     run(command(cfg, tmp_path / 'whole'))
 
@@ -64,8 +67,10 @@ def test_kill_and_restart_with_two_workers_ends_bit_identical(tmp_path, num_samp
     assert 'resumed from' in log and 'Train: [0/3]' not in log
 
     final = f'ckpt_epoch_{EPOCHS - 1}.pth'
-    a = torch.load(os.path.join(run_dir(tmp_path / 'whole'), final), weights_only=True)['model']
-    b = torch.load(os.path.join(run_dir(killed), final), weights_only=True)['model']
+    whole = torch.load(os.path.join(run_dir(tmp_path / 'whole'), final), weights_only=True)
+    resumed = torch.load(os.path.join(run_dir(killed), final), weights_only=True)
+    a, b = whole['model'], resumed['model']
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+    assert resumed['scaler'] == whole['scaler'] and bool(whole['scaler']) == (amp == 'float16')

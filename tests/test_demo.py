@@ -34,6 +34,9 @@ def test_reduced_demo_runs_end_to_end(tmp_path):
     for step in ('generating the demo data', '1/3 teacher', '2/3 student alone', '3/3 distilled student'):
         assert step in out
     assert re.search(r'teacher top-1 [\d.]+%', out)
+    # the two students train side by side: each progress line says whose it is
+    for model in ('student', 'distilled'):
+        assert re.search(r'^\[%s\] +EPOCH 0 training' % model, out, re.M), out[-3000:]
     rows = re.findall(r'^\| (teacher|student|distilled) +\| +([\d.]+)M \| +([\d.]+) \| +([\d.]+) \| +([\d.]+) \| +6 \|$',
                       out, re.M)
     assert [r[0] for r in rows] == ['teacher', 'student', 'distilled']

@@ -142,7 +142,8 @@ def config_of(args):
         while i < len(args) and not args[i].startswith('--'):
             opts.append(args[i])
             i += 1
-    return cfg, opts + split_trailing_overrides(args)[1]
+    pairs = split_trailing_overrides(args)[1]  # tools.sweep's grid KEY V1,V2: checked at its first value
+    return cfg, opts + [v.split(',')[0] for v in pairs]
 
 
 ALL = [c for doc in DOCUMENTS for c in commands(doc)]

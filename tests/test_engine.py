@@ -33,15 +33,17 @@ def step(model, loader, accumulation_steps=1):
     return scheduler.updates
 
 
-def test_amp_o1_is_float16_with_a_scaler_on_gpus_as_apex_o1():
-    """AMP_DTYPE float16 (the default): autocast float16 + GradScaler on CUDA, as the published
-    apex O1; CPU autocast is bfloat16 whatever AMP_DTYPE says. (The CUDA bfloat16 choice: test_cuda.py.)"""
+def test_amp_o1_is_float16_with_a_scaler_as_apex_o1_on_any_device():
+    """AMP_DTYPE float16 (the recipe): autocast float16 + GradScaler, as the published apex O1, on
+    CUDA and on a CPU alike; '' (the default) is float16 + GradScaler on CUDA and bfloat16 on a CPU.
+    (The CUDA bfloat16 choice: test_cuda.py.)"""
     cuda, cpu = torch.device('cuda'), torch.device('cpu')
     for level in ('O1', 'O2'):
-        assert amp_settings(level, cuda) == amp_settings(level, cuda, 'float16') == (torch.float16, True)
-        assert amp_settings(level, cpu) == amp_settings(level, cpu, 'bfloat16') == (torch.bfloat16, False)
+        assert amp_settings(level, cuda, '') == amp_settings(level, cuda, 'float16') == (torch.float16, True)
+        assert amp_settings(level, cpu, 'float16') == (torch.float16, True)
+        assert amp_settings(level, cpu, '') == amp_settings(level, cpu, 'bfloat16') == (torch.bfloat16, False)
     assert amp_settings('O0', cuda, 'bfloat16') == (None, False)
-    with pytest.raises(UserError, match="AMP_DTYPE must be 'float16' or 'bfloat16', got 'fp16'"):
+    with pytest.raises(UserError, match="AMP_DTYPE must be '', 'float16' or 'bfloat16', got 'fp16'"):
         amp_settings('O1', cpu, 'fp16')
 
 

@@ -38,7 +38,9 @@ def test_train_writes_checkpoints_config_and_metrics(trained):
     assert sorted(os.listdir(out)) == ['ckpt_epoch_0.pth', 'ckpt_epoch_1.pth', 'config.yaml', 'confusion.csv',
                                        'confusion.png', 'log.jsonl', 'log_rank0.txt', 'per_class.csv']
     ckpt = torch.load(os.path.join(out, 'ckpt_epoch_1.pth'), weights_only=True)
-    assert set(ckpt) == {'model', 'optimizer', 'lr_scheduler', 'scaler', 'epoch', 'max_accuracy', 'config'}
+    assert set(ckpt) == {'model', 'optimizer', 'lr_scheduler', 'scaler', 'epoch', 'max_accuracy', 'config',
+                         'world_size', 'steps_per_epoch'}
+    assert (ckpt['world_size'], ckpt['steps_per_epoch']) == (1, 6)
     assert ckpt['epoch'] == 1 and isinstance(ckpt['config'], str) and 'NUM_CLASSES: 3' in ckpt['config']
     assert not any(k.startswith('module.') for k in ckpt['model'])
     lines = records(out)

@@ -1,6 +1,7 @@
 """Cached-teacher distillation: a student trained from `main_KD.py --cache-teacher` logits ends with
 the weights of online distillation (one process and torchrun x2, resumed too), and a cache made
 under other settings, incomplete, or replayed on other inputs is refused naming what differs."""
+import copy
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import torch
 import torch.nn as nn
 
 from config import get_config
+from engine import train_one_epoch
 from tests.helpers.runs import TINY_TEACHER, run, run_dir, run_inline, teacher_section, write_config
 from tests.helpers.videos import make_dataset
 from utils.losses import CachedDistillationLoss, DistillationLoss
@@ -98,10 +100,20 @@ def test_other_inputs_than_the_cached_ones_are_refused(tmp_path):
     teacher = CachedTeacher(str(tmp_path / 'cache'), cfg, 1, 0, torch.device('cpu'))
     teacher.set_epoch(1)
     x = written[1][0][0]
-    with pytest.raises(TeacherCacheError, match='inputs of epoch 1 step 0 on rank 0 are not the ones'):
-        teacher(x.flip(-1))  # a flip the cache did not see
     with pytest.raises(TeacherCacheError, match='holds batches of 2 clips, epoch 1 step 0 on rank 0 has 1'):
         teacher(x[:1])
+    # The probe is compared once the training loop has read the step's parts (no host read in the
+    # forward); the step is refused before the optimiser moves.
+    criterion = CachedDistillationLoss(nn.CrossEntropyLoss(), teacher, alpha=0.5, temperature=4.0)
+    criterion.set_epoch(1)
+    student = nn.Sequential(nn.Flatten(), nn.Linear(x[0].numel(), cfg.MODEL.NUM_CLASSES))
+    before = copy.deepcopy(student.state_dict())
+    optimizer = torch.optim.SGD(student.parameters(), lr=0.1)
+    loader = [(x.flip(-1), torch.tensor([0, 1]))]  # a flip the cache did not see
+    with pytest.raises(TeacherCacheError, match='inputs of epoch 1 step 0 on rank 0 are not the ones'):
+        train_one_epoch(student, criterion, loader, optimizer, None, torch.amp.GradScaler('cpu', enabled=False),
+                        1, device=torch.device('cpu'))
+    assert all(torch.equal(before[k], v) for k, v in student.state_dict().items())
 
 
 @pytest.mark.parametrize('key, value, message', [

@@ -2,16 +2,18 @@
 
     python -m tools.check_data --cfg configs/ucf101/VFL-Net.yaml [--opts DATA.ROOT /data/UCF-101]
 
-Bad: missing, empty, corrupt or undecodable (exit status 1 if any). Short: the container reports
-more frames than decode; training samples from the frames that decode, so these are listed but only
-count as bad with --strict. A wrong annotation file or class list is an error (exit status 2).
+Bad: missing, empty or undecodable; mismatch: DATA.DECODER returns other frames than an in-order
+decode; corrupt: the decoder reports damage (error messages, counted) that it conceals or skips
+(exit status 1 if any of these). Short: the container reports more frames than decode; training
+samples from the frames that decode, so these are listed but only count as bad with --strict. A
+wrong annotation file or class list is an error (exit status 2).
 """
 import os
 import sys
 
 from config import load_config_file
 from datasets.annotations import read_annotations, read_label_list
-from datasets.check import check
+from datasets.check import STATUSES, check
 from datasets.decode import resolve_backend
 from utils import cli
 from utils.errors import cli_main
@@ -42,10 +44,12 @@ def main(argv=None):
     if args.report:
         with open(args.report, 'w') as f:
             f.writelines(line + '\n' for line in lines)
-    bad = sum(status == 'bad' or (args.strict and status == 'short') for _, status, _ in results)
-    short = sum(status == 'short' for _, status, _ in results)
-    print(f'{len(results)} videos: {bad} bad, {short} short (fewer frames decode than reported)')
-    return 1 if bad else 0
+    counts = {s: sum(status == s for _, status, _ in results) for s in STATUSES}
+    failed = len(results) - counts['ok'] - (0 if args.strict else counts['short'])
+    print(f'{len(results)} videos: {counts["bad"]} bad, {counts["short"]} short (fewer frames decode than '
+          f'reported), {counts["corrupt"]} corrupt (the decoder reports damage), {counts["mismatch"]} '
+          f'mismatched ({backend} frames differ from an in-order decode)')
+    return 1 if failed else 0
 
 
 if __name__ == '__main__':

@@ -5,7 +5,7 @@
 
 A video's probabilities are the mean softmax over its views (clips x crops, default TEST.NUM_CLIP x
 TEST.NUM_CROP), decoded and scored exactly as in evaluation (main.py --eval), with the config's
-AMP_OPT_LEVEL for a checkpoint (an ONNX model runs in float32). Class names come from
+AMP_OPT_LEVEL and AMP_DTYPE for a checkpoint (an ONNX model runs in float32). Class names come from
 DATA.LABEL_LIST. A video that cannot be decoded is reported by name and the others are still
 predicted; the exit status is then 1.
 """
@@ -70,7 +70,7 @@ def load_classifier(config, args, device):
         return load_onnx(args.onnx, config.DATA.NUM_FRAMES, config.DATA.INPUT_SIZE, device.type), None
     model = build_model(config)
     load_model_weights(model, args.checkpoint)
-    return model.to(device).eval(), amp_settings(config.AMP_OPT_LEVEL, device)[0]
+    return model.to(device).eval(), amp_settings(config.AMP_OPT_LEVEL, device, config.AMP_DTYPE)[0]
 
 
 def main(argv=None):

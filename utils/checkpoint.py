@@ -26,9 +26,10 @@ def atomic_write(path, write):
 
 
 def unwrap(model):
-    """The bare model under DDP / torch.compile wrappers."""
-    model = getattr(model, 'module', model)
-    return getattr(model, '_orig_mod', model)
+    """The bare model under DDP / torch.compile wrappers, in either order."""
+    while hasattr(model, '_orig_mod') or hasattr(model, 'module'):
+        model = getattr(model, '_orig_mod', None) or model.module
+    return model
 
 
 def _unsafe_globals(path):
@@ -38,12 +39,17 @@ def _unsafe_globals(path):
         return []
 
 
-def read_checkpoint(path, trusted=False):
-    """torch.load with weights_only=True (unless the user trusts the file); failures name the file."""
+def read_checkpoint(path, trusted=False, mmap=False):
+    """torch.load with weights_only=True (unless the user trusts the file); failures name the file.
+
+    mmap: map the file instead of reading it (zip-format files, torch.save's default): only the
+    tensors used are paged in, and processes loading one file share its pages, so the ranks that
+    each load a teacher do not each hold its optimiser state in memory."""
     if not os.path.isfile(path):
         raise CheckpointError(f'checkpoint not found: {path}')
     try:
-        return torch.load(path, map_location='cpu', weights_only=not trusted)
+        return torch.load(path, map_location='cpu', weights_only=not trusted,
+                          mmap=mmap and zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
         found = _unsafe_globals(path)
         what = f' (it pickles {", ".join(found)})' if found else ''
@@ -126,20 +132,27 @@ def check_state_fits(model, state, path):
 
 
 def load_model_weights(model, path, logger=None):
-    """Strictly load the model weights of any supported checkpoint form; return the raw checkpoint."""
-    ckpt = read_checkpoint(path)
-    state = model_state(ckpt, path)
-    model = unwrap(model)
-    check_state_fits(model, state, path)
-    model.load_state_dict(state, strict=True)
+    """Strictly load the model weights of any supported checkpoint form (a memory-mapped read: the
+    rest of the file, e.g. optimiser state, is not read); return the raw checkpoint."""
+    ckpt = read_checkpoint(path, mmap=True)
+    _load_weights(model, ckpt, path)
     if logger:
         logger.info(f'loaded model weights from {path}')
     return ckpt
 
 
+def _load_weights(model, ckpt, path):
+    state = model_state(ckpt, path)
+    model = unwrap(model)
+    check_state_fits(model, state, path)
+    model.load_state_dict(state, strict=True)
+
+
 def save_checkpoint(output_dir, epoch, model, optimizer, lr_scheduler, scaler, max_accuracy, config,
-                    logger=None):
-    """Write ckpt_epoch_<epoch>.pth through a temporary file, so a crash never leaves half a file."""
+                    logger=None, world_size=1, steps_per_epoch=None):
+    """Write ckpt_epoch_<epoch>.pth through a temporary file, so a crash never leaves half a file.
+    world_size and steps_per_epoch are for the record: a resume under another world size says
+    what changed."""
     state = {
         'model': unwrap(model).state_dict(),
         'optimizer': optimizer.state_dict(),
@@ -148,6 +161,8 @@ def save_checkpoint(output_dir, epoch, model, optimizer, lr_scheduler, scaler, m
         'epoch': epoch,
         'max_accuracy': max_accuracy,
         'config': config.dump(),
+        'world_size': world_size,
+        'steps_per_epoch': steps_per_epoch,
     }
     path = os.path.join(output_dir, f'ckpt_epoch_{epoch}.pth')
     atomic_write(path, lambda f: torch.save(state, f))
@@ -163,17 +178,30 @@ def find_latest_checkpoint(output_dir):
     return max(found)[1] if found else None
 
 
-def resume_training(path, model, optimizer, lr_scheduler, scaler, logger=None):
-    """Restore model, optimiser, scheduler, scaler; return (next_epoch, max_accuracy)."""
-    ckpt = load_model_weights(model, path, logger)
-    missing = [k for k in ('optimizer', 'lr_scheduler', 'epoch') if k not in ckpt]
+def resume_training(path, model, optimizer, scaler, logger=None):
+    """Restore model, optimiser and GradScaler; return (next_epoch, max_accuracy, checkpoint).
+
+    The LR schedule is not restored: the caller rebuilds it from the config for this run's world
+    size and steps per epoch, so a resume on another GPU count continues the same LR-against-epoch
+    curve re-scaled by the linear rule (engine.resume_schedule). A scaler saved disabled (O0,
+    bfloat16, any CPU run before float16 ran there) holds no state: a float16 run then starts its
+    loss scaling afresh, and a run without loss scaling ignores a saved scale."""
+    ckpt = read_checkpoint(path)
+    _load_weights(model, ckpt, path)
+    missing = [k for k in ('optimizer', 'epoch') if k not in ckpt]
     if missing:
         raise CheckpointError(f'{path}: cannot resume training, the checkpoint has no {missing} '
                               '(it holds weights only; use TRAIN.PRETRAINED_PATH or --eval instead)')
     optimizer.load_state_dict(ckpt['optimizer'])
-    lr_scheduler.load_state_dict(ckpt['lr_scheduler'])
-    if 'scaler' in ckpt:
-        scaler.load_state_dict(ckpt['scaler'])
+    saved_scaler = ckpt.get('scaler') or {}
+    if scaler.is_enabled() and saved_scaler:
+        scaler.load_state_dict(saved_scaler)
+    elif logger and scaler.is_enabled():
+        logger.info(f'{path} has no GradScaler state (saved without float16 loss scaling): loss '
+                    f'scaling starts at scale {scaler.get_scale():g}')
+    elif logger and saved_scaler:
+        logger.info(f'{path}: its GradScaler state (scale {saved_scaler.get("scale")}) is not used, '
+                    'this run has no loss scaling')
     if logger:
         logger.info(f"resumed from {path} (epoch {ckpt['epoch']})")
-    return ckpt['epoch'] + 1, ckpt.get('max_accuracy', 0.0)
+    return ckpt['epoch'] + 1, ckpt.get('max_accuracy', 0.0), ckpt

@@ -4,20 +4,35 @@ import os
 import torch
 import torch.distributed as dist
 
+from .errors import UserError
+
 
 def init_distributed():
     """Initialise the process group when launched by torchrun; return (rank, world_size, device)."""
     world_size = int(os.environ.get('WORLD_SIZE', 1))
     local_rank = int(os.environ.get('LOCAL_RANK', 0))
     if torch.cuda.is_available():
-        torch.cuda.set_device(local_rank)
-        device = torch.device('cuda', local_rank)
+        device = torch.device('cuda', cuda_index(local_rank))
+        torch.cuda.set_device(device)
     else:
         device = torch.device('cpu')
     if world_size > 1 and not dist.is_initialized():
         backend = 'nccl' if device.type == 'cuda' else 'gloo'
         dist.init_process_group(backend=backend, device_id=device if device.type == 'cuda' else None)
     return get_rank(), get_world_size(), device
+
+
+def cuda_index(local_rank):
+    """This process's GPU: LOCAL_RANK among the visible GPUs, or the only one when the launcher
+    shows each process just its own (SLURM, Kubernetes, CUDA_VISIBLE_DEVICES per process)."""
+    count = torch.cuda.device_count()
+    if local_rank < count:
+        return local_rank
+    if count == 1:
+        return 0
+    raise UserError(f'LOCAL_RANK {local_rank}: this process sees {count} GPUs (CUDA_VISIBLE_DEVICES '
+                    f'{os.environ.get("CUDA_VISIBLE_DEVICES", "unset")}); start one process per visible '
+                    'GPU or show each process one GPU')
 
 
 def is_dist():

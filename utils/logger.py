@@ -10,6 +10,7 @@ spawn and forkserver start methods they inherit no handlers): the loaders pass `
 import functools
 import json
 import logging
+import math
 import os
 import sys
 
@@ -77,6 +78,13 @@ def worker_logging():
     return None if _settings is None else functools.partial(_init_worker, *_settings)
 
 
+def strict_json_value(value):
+    """None for a non-finite float (JSON has no inf or NaN), the value otherwise."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 class MetricsWriter:
     """One JSON object per line in `log.jsonl` (rank 0 only); TensorBoard scalars when installed."""
 
@@ -92,10 +100,14 @@ class MetricsWriter:
                 self.tb = None
 
     def write(self, record):
+        """Append `record` as strict JSON: a non-finite number (an epoch whose every step the
+        GradScaler skipped, a diverged validation loss) is written as null, not as `Infinity`/`NaN`,
+        which strict parsers reject."""
         if not self.enabled:
             return
+        record = {key: strict_json_value(value) for key, value in record.items()}
         with open(self.path, 'a') as f:
-            f.write(json.dumps(record) + '\n')
+            f.write(json.dumps(record, allow_nan=False) + '\n')
         if self.tb is not None and 'epoch' in record:
             for key, value in record.items():
                 if isinstance(value, (int, float)) and key != 'epoch':

@@ -77,8 +77,19 @@ class CachedDistillationLoss(DistillationLoss):
     """DistillationLoss whose teacher is a recording of its logits (utils.teacher_cache.CachedTeacher).
 
     The training loop calls `set_epoch(epoch)` before each epoch (as on the sampler); each call of
-    the criterion then takes the next step's logits, so the loop needs no distillation branch.
+    the criterion then takes the next step's logits, so the loop needs no distillation branch. The
+    input probe's difference is a logged part (`probe_diff`, 0 when the inputs replay) that `check`
+    verifies once the loop has read it.
     """
 
     def set_epoch(self, epoch):
         self.teacher.set_epoch(epoch)
+
+    def forward(self, samples, outputs, targets):
+        loss, parts = super().forward(samples, outputs, targets)
+        return loss, dict(parts, probe_diff=self.teacher.probe_diff)
+
+    def check(self, values):
+        """Called by the training loop with the step's parts read on the host (after backward is
+        queued, before the optimiser step): stops a run whose inputs did not replay."""
+        self.teacher.check_probe(values['probe_diff'])

@@ -239,12 +239,18 @@ class CachedTeacher(nn.Module):
         if probe.shape != expected.shape:
             raise TeacherCacheError(f'teacher cache {self.cache_dir} holds batches of {expected.shape[0]} '
                                     f'clips, {where} has {probe.shape[0]}')
-        diff = (probe - expected).abs().max().item()
-        if not diff <= PROBE_ATOL:
-            raise TeacherCacheError(
-                f'the inputs of {where} are not the ones the teacher saw when cache {self.cache_dir} was '
-                f'made (max difference {diff:.3g}): the input path did not replay (the training list, the '
-                'videos or the decoder changed since the cache was made?)')
+        # Read on the host with the step's loss (check_probe), not here: no wait inside the forward.
+        self.probe_diff = (probe - expected).abs().max()
+        self.where = where
         logits = self.logits[self.step]
         self.step += 1
         return logits
+
+    def check_probe(self, diff):
+        """Raise unless the last step's inputs (max |probe difference| `diff`, read on the host)
+        are the ones the teacher saw when the cache was made."""
+        if not diff <= PROBE_ATOL:
+            raise TeacherCacheError(
+                f'the inputs of {self.where} are not the ones the teacher saw when cache {self.cache_dir} '
+                f'was made (max difference {diff:.3g}): the input path did not replay (the training list, '
+                'the videos or the decoder changed since the cache was made?)')

@@ -121,10 +121,18 @@ def run_inline(command, args, monkeypatch):
     return exit_info.value.code
 
 
+def strict_json(line):
+    """json.loads that refuses `Infinity`, `-Infinity` and `NaN`, as strict JSON parsers do."""
+    def refuse(name):
+        raise ValueError(f'not strict JSON: {name} in {line.strip()}')
+    return json.loads(line, parse_constant=refuse)
+
+
 def records(folder):
-    """The JSON lines of `<folder>/log.jsonl` (what a run logs for machines: per-epoch and final)."""
+    """The JSON lines of `<folder>/log.jsonl` (what a run logs for machines: per-epoch and final),
+    read strictly."""
     with open(os.path.join(str(folder), 'log.jsonl')) as f:
-        return [json.loads(line) for line in f]
+        return [strict_json(line) for line in f]
 
 
 def final_record(folder):
