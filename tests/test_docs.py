@@ -6,7 +6,7 @@ glob). Each line is one of:
   whose paths the SUBSTITUTIONS table below fills with tiny data; it must exit 0, or the status its
   comment gives (`# exit status 1`);
 - marked `# needs: ...` (a GPU, a real dataset or checkpoint, minutes of measurement), on its line
-  or alone at the top of its block: its `--help` runs, the repository files it names exist, and its
+  or alone on a line above it in its block: its `--help` runs, the repository files it names exist, and its
   config loads with its overrides (a script: `bash -n`, and the config of its torchrun line);
 - marked `# runs in: FILE`: another test or CI runs it; FILE must hold the command, and it is
   checked like a `needs:` command;
@@ -82,19 +82,18 @@ def commands(path, text=None):
     for lang, first, body in blocks(text):
         if lang not in ('bash', 'sh'):
             continue
-        block_mark, seen_command, pending, start = None, False, '', None
+        block_mark, pending, start = None, '', None
         for n, line in enumerate(body, first):
             command, comment = split_comment(line)
             mark = re.search(r'(needs|runs in):\s*(.+)', comment)
             if not command:
-                if mark and not seen_command:
+                if mark:  # a mark alone on its line: for the commands after it in the block
                     block_mark = (mark.group(1), mark.group(2))
                 continue
             start = start or n
             pending += ' ' + command.rstrip('\\')
             if command.endswith('\\'):
                 continue
-            seen_command = True
             status = re.match(r'exit status (\d+)', comment)
             line_mark = (mark.group(1), mark.group(2)) if mark else None
             exit_mark = ('exit', int(status.group(1))) if status else None
