@@ -10,7 +10,8 @@ import os
 import yaml
 from yacs.config import CfgNode as CN
 
-from utils.errors import UserError
+from utils.cli import command_parser
+from utils.errors import ConfigValueError
 
 _C = CN()
 
@@ -173,7 +174,6 @@ _C.AUG.CUTMIX = 1.0
 _C.AUG.CUTMIX_MINMAX = None
 _C.AUG.MIXUP_PROB = 1.0
 _C.AUG.MIXUP_SWITCH_PROB = 0.5
-_C.AUG.MIXUP_MODE = 'batch'
 _C.AUG.LABEL_SMOOTH = 0.1
 
 # ----------------------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ _C.EVAL_MODE = False
 # from the config.
 
 
-class ConfigError(UserError, ValueError):
+class ConfigError(ConfigValueError):
     """A config file or override that names an unknown key or gives a wrong value."""
 
 
@@ -372,13 +372,7 @@ def update_config(config, args):
         config.TRAIN.USE_CHECKPOINT = True
     if getattr(args, 'eval', False):
         config.EVAL_MODE = True
-    if config.AMP_OPT_LEVEL not in ('O0', 'O1', 'O2'):
-        raise ConfigError(f"AMP_OPT_LEVEL must be O0, O1 or O2, got '{config.AMP_OPT_LEVEL}'")
-    if config.AMP_DTYPE not in ('', 'float16', 'bfloat16'):
-        raise ConfigError(f"AMP_DTYPE must be '', float16 or bfloat16, got '{config.AMP_DTYPE}'")
-    if config.TEST.NUM_CROP not in (1, 3):
-        raise ConfigError(f'TEST.NUM_CROP must be 1 or 3, got {config.TEST.NUM_CROP}')
-    check_recipe_keys(config)
+    validate(config)
     if config.EVAL_MODE:
         if not config.MODEL.RESUME:
             raise ConfigError('--eval needs a checkpoint: pass --resume CKPT')
@@ -389,8 +383,23 @@ def update_config(config, args):
     return config
 
 
-def check_recipe_keys(config):
-    """Values whose shape changed: an old config gets a message saying what to write instead."""
+def validate(config):
+    """The checks both loaders (get_config, load_config_file) make: a value no code path can use
+    fails here, naming the key, before anything is built; an old config gets a message saying
+    what to write instead."""
+    if config.AMP_OPT_LEVEL not in ('O0', 'O1', 'O2'):
+        raise ConfigError(f"AMP_OPT_LEVEL must be O0, O1 or O2, got '{config.AMP_OPT_LEVEL}'")
+    if config.AMP_DTYPE not in ('', 'float16', 'bfloat16'):
+        raise ConfigError(f"AMP_DTYPE must be '', float16 or bfloat16, got '{config.AMP_DTYPE}'")
+    if config.TEST.NUM_CROP not in (1, 3):
+        raise ConfigError(f'TEST.NUM_CROP must be 1 or 3, got {config.TEST.NUM_CROP}')
+    if config.DATA.DECODER not in ('decord', 'pyav'):
+        raise ConfigError(f"DATA.DECODER must be 'decord' or 'pyav', got '{config.DATA.DECODER}'")
+    if config.TRAIN.OPTIMIZER.NAME.lower() not in ('sgd', 'adamw'):
+        raise ConfigError(f"TRAIN.OPTIMIZER.NAME must be 'sgd' or 'adamw', got '{config.TRAIN.OPTIMIZER.NAME}'")
+    if config.TRAIN.LR_SCHEDULER.NAME.lower() not in ('cosine', 'linear', 'step'):
+        raise ConfigError(f"TRAIN.LR_SCHEDULER.NAME must be cosine, linear or step, "
+                          f"got '{config.TRAIN.LR_SCHEDULER.NAME}'")
     jitter = config.AUG.COLOR_JITTER
     if not isinstance(jitter, (list, tuple)) or len(jitter) != 4:
         raise ConfigError(f'AUG.COLOR_JITTER must be 4 numbers (brightness, contrast, saturation, hue), '
@@ -412,16 +421,16 @@ def get_config(args=None):
     return config
 
 
-def parse_option(description, argv=None, add_arguments=None):
+def parse_option(description, argv=None, add_arguments=None, prog='python main.py'):
     """(args, config) from the command line of main.py and main_KD.py: the flags both take, then
-    get_config. `description` is the command's docstring (its first line heads --help);
+    get_config. `description` is the command's docstring (utils.cli.command_parser);
     `add_arguments(parser)` lets main_KD.py add its own flags."""
-    parser = argparse.ArgumentParser(description=description.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(prog, description)
     parser.add_argument('--cfg', required=True, metavar='FILE', help='config file')
     parser.add_argument('--opts', nargs='+', metavar='KEY VALUE', help='config overrides')
     parser.add_argument('--batch-size', type=int, help='clips per GPU (DATA.BATCH_SIZE)')
-    parser.add_argument('--resume', help='checkpoint to resume from, or to evaluate with --eval')
+    parser.add_argument('--resume', '--checkpoint', dest='resume', metavar='CKPT',
+                        help='checkpoint to resume from, or to evaluate with --eval')
     parser.add_argument('--accumulation-steps', type=int, help='micro-batches per optimiser step')
     parser.add_argument('--use-checkpoint', action='store_true', help='gradient checkpointing')
     parser.add_argument('--amp-opt-level', choices=['O0', 'O1', 'O2'],
@@ -452,6 +461,6 @@ def load_config_file(cfg_file, opts=()):
     _merge_file(config, cfg_file)
     if opts:
         _merge_pairs(config, list(opts), 'overrides')
-    check_recipe_keys(config)
+    validate(config)
     config.freeze()
     return config

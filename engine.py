@@ -19,7 +19,7 @@ from datasets.transforms import normalize
 from models import build_model
 from utils.checkpoint import find_latest_checkpoint, load_model_weights, resume_training, save_checkpoint
 from utils.distributed import all_reduce_sum, cleanup, init_distributed
-from utils.errors import UserError
+from utils.errors import ConfigValueError, UserError
 from utils.logger import MetricsWriter, setup_logging
 from utils.losses import SupervisedLoss, build_base_criterion
 from utils.optim import build_optimizer, build_scheduler, scaled_lrs
@@ -394,9 +394,9 @@ def _run(config, build_criterion, rank, world_size, device, logger, test_model=N
     accum = config.TRAIN.ACCUMULATION_STEPS
     steps_per_epoch = len(loader_train) // accum
     if steps_per_epoch == 0:
-        raise ValueError(f'{config.DATA.TRAIN_FILE}: {len(dataset_train)} training videos give no full '
-                         f'optimiser step at batch {config.DATA.BATCH_SIZE} x {world_size} ranks x '
-                         f'{accum} accumulation steps')
+        raise ConfigValueError(f'{config.DATA.TRAIN_FILE}: {len(dataset_train)} training videos give no full '
+                               f'optimiser step at batch {config.DATA.BATCH_SIZE} x {world_size} ranks x '
+                               f'{accum} accumulation steps')
     base_lr, warmup_lr, min_lr = scaled_lrs(config, world_size)
     logger.info(f'LR scaled by batch {config.DATA.BATCH_SIZE} x world {world_size} x accumulation '
                 f'{accum} / 512: base {base_lr:.3g}, warm-up {warmup_lr:.3g}, min {min_lr:.3g}')

@@ -2,22 +2,19 @@
 
     python get_flops.py --cfg configs/ucf101/VFL-Net.yaml [--teacher] [--opts KEY VALUE ...]
 """
-import argparse
 
 from config import load_config_file
 from models import build_model
 from models.flops import count
+from utils import cli
 from utils.errors import cli_main
-from utils.logger import setup_logging
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--cfg', required=True, metavar='FILE')
+    parser = cli.command_parser('python get_flops.py', __doc__)
+    cli.add_config_args(parser)
     parser.add_argument('--teacher', action='store_true', help='profile TEACHER_MODEL instead of MODEL')
-    parser.add_argument('--opts', nargs='+', default=[], metavar='KEY VALUE')
-    args = parser.parse_args(argv)
-    setup_logging()
+    args = cli.parse(parser, argv)
     config = load_config_file(args.cfg, args.opts)
     node = config.TEACHER_MODEL if args.teacher else config.MODEL
     model = build_model(config, node)

@@ -119,7 +119,7 @@ def add_cache_arguments(parser):
 
 
 def main():
-    args, config = parse_option(__doc__, add_arguments=add_cache_arguments)
+    args, config = parse_option(__doc__, add_arguments=add_cache_arguments, prog='python main_KD.py')
     if args.cache_teacher:
         cache_teacher(config, args.cache_teacher, args.cache_dtype)
     else:

@@ -13,7 +13,6 @@ Times are CPU seconds of this process (wall time for DataLoaders). It prints fig
 is asserted. The last line of --summary is
 `train clips/s per worker: X` (ours, device part included).
 """
-import argparse
 import os
 import tempfile
 import time
@@ -28,6 +27,8 @@ from datasets.encode import marker_frames, write_video
 from datasets.sampling import train_indices, train_offsets
 from datasets.transforms import normalize, resize_side
 from datasets.video_dataset import flatten_clips
+from utils import cli
+from utils.errors import cli_main
 
 
 def clock():
@@ -159,8 +160,8 @@ def full_loader(loader, batches):
     return count / (time.perf_counter() - start)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def main(argv=None):
+    parser = cli.command_parser('python -m benchmarks.bench_data', __doc__)
     parser.add_argument('--summary', action='store_true',
                         help='only the train path per worker, ours vs the reference (first backend)')
     parser.add_argument('--videos', type=int, default=16)
@@ -173,7 +174,7 @@ def main():
     parser.add_argument('--batches', type=int, default=10, help='batches timed per DataLoader')
     parser.add_argument('--repeats', type=int, default=2, help='passes over the videos per worker figure')
     parser.add_argument('--root', help='keep the generated videos here (default: a temporary folder)')
-    args = parser.parse_args()
+    args = cli.parse(parser, argv)
 
     with tempfile.TemporaryDirectory() as tmp:
         root = args.root or tmp
@@ -221,4 +222,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)

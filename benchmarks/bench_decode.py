@@ -9,7 +9,6 @@ access (`get_batch`, forced even where DATA.DECODER decord would not use it) and
 (timestamp index + keyframe seeks); every frame read is compared with an in-order decode. CPU
 seconds of this one thread. It prints figures only; nothing is asserted.
 """
-import argparse
 import glob
 import os
 import tempfile
@@ -23,6 +22,8 @@ from datasets import decode
 from datasets.encode import marker_frames, write_video
 from datasets.probe import decord_trouble, probe
 from datasets.sampling import Sampling, train_indices, train_offsets
+from utils import cli
+from utils.errors import cli_main
 
 KINDS = {'MPEG-4 AVI without B-frames': {'q:v': '3', 'g': '12'},
          'MPEG-4 AVI with B-frames': {'q:v': '3', 'g': '12', 'bf': '2'}}
@@ -69,14 +70,14 @@ def report(title, paths, args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = cli.command_parser('python -m benchmarks.bench_decode', __doc__)
     parser.add_argument('--videos', type=int, default=8, help='videos per kind (or the first N of --files)')
     parser.add_argument('--frames', type=int, default=150, help='frames per generated video')
     parser.add_argument('--size', type=int, nargs=2, default=(320, 240), metavar=('W', 'H'))
     parser.add_argument('--num-frames', type=int, default=8, help='DATA.NUM_FRAMES')
     parser.add_argument('--repeats', type=int, default=3, help='draws per video')
     parser.add_argument('--files', help='a glob of existing videos to measure instead')
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
     torch.set_num_threads(1)
     if args.files:
         paths = sorted(glob.glob(args.files))[:args.videos]
@@ -93,4 +94,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)

@@ -15,7 +15,6 @@ normalise in --workers processes, pinned, copied to the GPU) over DIR/train.csv,
 code on the CPU at whatever sizes are given (scripts/gpu_check.sh's dry run); its figures say
 nothing about a GPU.
 """
-import argparse
 import logging
 import sys
 import time
@@ -27,6 +26,8 @@ from config import load_config_file
 from engine import train_one_epoch
 from models import build_model
 from models.flops import count
+from utils import cli
+from utils.errors import cli_main
 from utils.losses import SupervisedLoss
 from utils.optim import build_optimizer
 
@@ -109,8 +110,7 @@ def time_input_path(args, device):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.command_parser('python -m benchmarks.bench_gpu', __doc__)
     parser.add_argument('--models', nargs='+', default=['VFL-Net', 'video-focalnet_base'],
                         help='config names under configs/ucf101/')
     parser.add_argument('--batch', nargs='+', type=int, default=[8, 32, 64], help='clips per step to try')
@@ -128,7 +128,7 @@ def main(argv=None):
     parser.add_argument('--input-batch', type=int, default=8, help='loader batch for the input path')
     parser.add_argument('--device', choices=['cuda', 'cpu'], default='cuda',
                         help='cpu: a dry run of the same code (scripts/gpu_check.sh GPU_CHECK_DEVICE=cpu)')
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
     if args.device == 'cuda' and not torch.cuda.is_available():
         sys.exit('benchmarks.bench_gpu needs a CUDA GPU (torch.cuda.is_available() is False); '
                  '--device cpu runs it as a dry run')
@@ -180,4 +180,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)

@@ -6,7 +6,6 @@ and print their ratios to the student-only step.
 
 On a CPU, shrink the input: --opts DATA.INPUT_SIZE 112 DATA.BATCH_SIZE 2
 """
-import argparse
 import os
 import tempfile
 import time
@@ -17,6 +16,8 @@ import torch.nn as nn
 from config import load_config_file
 from engine import amp_settings, autocast, train_one_epoch
 from models import build_model
+from utils import cli
+from utils.errors import cli_main
 from utils.losses import CachedDistillationLoss, DistillationLoss, SupervisedLoss
 from utils.teacher_cache import CachedTeacher, TeacherCacheWriter, input_probe
 
@@ -57,13 +58,13 @@ def cached_teacher(config, teacher, batch, steps, device, amp_dtype, folder):
     return CachedTeacher(os.path.join(folder, 'cache'), config, 1, 0, device)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    parser = cli.command_parser('python -m benchmarks.bench_kd', __doc__)
     parser.add_argument('--cfg', default='configs/ucf101/VFL-Net_kd.yaml')
     parser.add_argument('--steps', type=int, default=5)
     parser.add_argument('--rounds', type=int, default=2, help='alternate the measurements this often')
     parser.add_argument('--opts', nargs='+', default=[])
-    args = parser.parse_args()
+    args = cli.parse(parser, argv)
     config = load_config_file(args.cfg, args.opts)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     amp_dtype, _ = amp_settings(config.AMP_OPT_LEVEL, device, config.AMP_DTYPE)
@@ -97,4 +98,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)

@@ -13,7 +13,6 @@ difference, and the activation memory a training step saves for backward, per cl
 alone), to show where the model step gains and where it does not. `--compile` adds torch.compile
 of the model against its eager self (compiling takes minutes on a small CPU).
 """
-import argparse
 import resource
 import statistics
 import time
@@ -24,6 +23,8 @@ import torch.nn.functional as F
 
 import models  # noqa: F401  (registers the zoo)
 from benchmarks.reference_model import ReferenceForward, block
+from utils import cli
+from utils.errors import cli_main
 
 
 def forward_time(model, clip):
@@ -63,10 +64,10 @@ def saved_bytes_per_clip(model, clip, target):
     return sum(storages.values()) / clip.shape[0]
 
 
-def block_times(model, batch, frames, reps):
+def block_times(model, batch, frames, size, reps):
     """The first block of every stage in both formulations on the same tokens. Per stage: (stage,
     side, width, (reference, model) training-step seconds, (reference, model) forward seconds)."""
-    rows, side = [], model.img_size // model.patch_embed.proj.stride[-1]
+    rows, side = [], size // model.patch_embed.proj.stride[-1]
     for stage, layer in enumerate(model.layers, 1):
         blk = layer.blocks[0]
         tokens = torch.randn(batch * frames, side, side, blk.norm1.normalized_shape[0])
@@ -112,8 +113,8 @@ def report(label, names, measured, batch):
           f'ratio {tb / ta:.3f}  ({batch / tb:.2f} clips/s; page faults {fa:.0f} / {fb:.0f})')
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    parser = cli.command_parser('python -m benchmarks.bench_model', __doc__)
     parser.add_argument('--model', default='videofocalnet_nano')
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--frames', type=int, default=8)
@@ -122,11 +123,11 @@ def main():
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--blocks', action='store_true', help='also time the first block of every stage')
     parser.add_argument('--compile', action='store_true', help='also time torch.compile of the model')
-    args = parser.parse_args()
+    args = cli.parse(parser, argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    model = timm.create_model(args.model, num_classes=101, num_frames=args.frames, img_size=args.size)
+    model = timm.create_model(args.model, num_classes=101, num_frames=args.frames)
     ref = ReferenceForward(model)
     clip = torch.randn(args.batch, args.frames, 3, args.size, args.size)
     target = torch.randint(0, 101, (args.batch,))
@@ -150,7 +151,7 @@ def main():
           f'model {mem / 2**20:.1f} MiB  ratio {mem / ref_mem:.3f}')
 
     if args.blocks:
-        for stage, side, dim, steps, forwards in block_times(model, args.batch, args.frames, args.reps):
+        for stage, side, dim, steps, forwards in block_times(model, args.batch, args.frames, args.size, args.reps):
             print(f'stage {stage} block ({side}x{side}x{dim}): train step ratio {steps[1] / steps[0]:.3f} '
                   f'({steps[0] * 1000:.0f} -> {steps[1] * 1000:.0f} ms), forward ratio '
                   f'{forwards[1] / forwards[0]:.3f} ({forwards[0] * 1000:.0f} -> {forwards[1] * 1000:.0f} ms)')
@@ -169,4 +170,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)

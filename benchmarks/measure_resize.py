@@ -16,7 +16,6 @@ Compared, with the same crop boxes:
   mapped onto it (our path before the views were matched to the published two steps).
 Prints mean and max absolute error (0-255 levels) per view; nothing is asserted.
 """
-import argparse
 import tempfile
 
 import numpy as np
@@ -26,6 +25,8 @@ from torchvision.transforms.v2 import functional as F
 from datasets.decode import decode_frames
 from datasets.encode import write_video
 from datasets.transforms import ClipCrop, SpatialViews, crop_box, resize_side
+from utils import cli
+from utils.errors import cli_main
 
 try:
     import cv2
@@ -115,10 +116,10 @@ def scene(num_frames, width=320, height=240, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = cli.command_parser('python -m benchmarks.measure_resize', __doc__)
     parser.add_argument('--boxes', type=int, default=200, help='random train crop boxes to average over')
     parser.add_argument('--size', type=int, default=224)
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
     size = args.size
     with tempfile.TemporaryDirectory() as root:
         path = write_video(f'{root}/v.avi', scene(8), fps=25)  # mpeg4, as UCF101
@@ -156,4 +157,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)

@@ -27,7 +27,7 @@ def _gated_sum(mod, ctx, gates, layers, global_dims):
 def modulation(mod, x):
     """x: (B*T', H, W, C), batch-major -> (B*T', H, W, C)."""
     BT, H, W, C = x.shape
-    T, L = mod.num_frames, mod.focal_level
+    T, L = mod.temporal_tokens, mod.focal_level
     B = BT // T
 
     xt = x.view(B, T, H, W, C).permute(0, 2, 3, 1, 4).reshape(B * H * W, T, C)

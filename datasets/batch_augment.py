@@ -14,6 +14,7 @@ import torch
 from timm.data.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from utils.distributed import get_rank
+from utils.errors import ConfigValueError
 
 from .mixup import build_mixup
 from .rng import COLOUR, torch_generator
@@ -112,8 +113,8 @@ def jitter_strengths(value):
     except TypeError:
         strengths = ()
     if len(strengths) != 4 or min(strengths) < 0 or strengths[3] > 0.5:
-        raise ValueError(f'AUG.COLOR_JITTER must be (brightness, contrast, saturation, hue), each >= 0 and '
-                         f'hue <= 0.5, e.g. (0.4, 0.4, 0.2, 0.1); got {value!r}')
+        raise ConfigValueError(f'AUG.COLOR_JITTER must be (brightness, contrast, saturation, hue), each >= 0 and '
+                               f'hue <= 0.5, e.g. (0.4, 0.4, 0.2, 0.1); got {value!r}')
     return strengths
 
 

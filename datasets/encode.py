@@ -23,11 +23,13 @@ LOSSLESS = {
 }
 
 
-def write_video(path, frames, fps=25, codec=None, lossless=False, options=None, faststart=False):
+def write_video(path, frames, fps=25, codec=None, lossless=False, options=None, faststart=False,
+                threads=None, bit_rate=None):
     """Encode `frames` (uint8 array-like, T x H x W x 3, RGB) into `path`; the container follows the
     extension. `codec` overrides the encoder, `lossless` picks an exact one (libx264rgb qp 0 for MP4,
     FFV1 for AVI/MKV). `faststart` puts the MP4 index first (so a truncated file still lists all
-    frames: an over-reported frame count). Returns `path`."""
+    frames: an over-reported frame count). `threads` 1 gives identical bytes on every run (the demo
+    data); `bit_rate` is for encoders without a quality option. Returns `path`."""
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f'frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}')
@@ -44,6 +46,10 @@ def write_video(path, frames, fps=25, codec=None, lossless=False, options=None, 
         stream = container.add_stream(name, rate=fps, options=opts)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = pix_fmt
+        if threads is not None:
+            stream.codec_context.thread_count = threads
+        if bit_rate is not None:
+            stream.bit_rate = bit_rate
         for array in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format='rgb24')
             container.mux(stream.encode(frame))

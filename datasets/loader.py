@@ -1,8 +1,8 @@
 """Train and validation loaders built from the config.
 
 Training shuffles with an EpochSampler (a DistributedSampler, one replica in a single process), so
-the order of an epoch depends only on SEED and the epoch (main.py calls set_epoch), and it hands
-the epoch to the dataset with every index: each clip's draws are a function of (SEED, epoch,
+the order of an epoch depends only on SEED and the epoch (engine.begin_epoch calls set_epoch), and
+it hands the epoch to the dataset with every index: each clip's draws are a function of (SEED, epoch,
 index) in whichever persistent worker makes it, and a resumed run replays the epoch exactly. A
 train batch is (uint8 clips (B, T, C, S, S), labels, sample indices); the device half of the
 augmentation (batch_augment.py) takes it from there. The last incomplete batch is dropped.
@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from utils.distributed import get_rank, get_world_size
+from utils.errors import ConfigValueError
 from utils.logger import worker_logging
 
 from .annotations import read_annotations, read_label_list
@@ -54,7 +55,7 @@ def _samples(config, csv_path, what):
     """Validated (path, label) list; missing files fail at start-up (or are dropped with a warning
     under DATA.SKIP_BAD_VIDEOS) instead of hours into training."""
     if not csv_path:
-        raise ValueError(f'DATA.{what} is not set')
+        raise ConfigValueError(f'DATA.{what} is not set')
     samples = read_annotations(csv_path, config.DATA.ROOT, config.MODEL.NUM_CLASSES)
     missing = [path for path, _ in samples if not os.path.isfile(path)]
     if missing and not config.DATA.SKIP_BAD_VIDEOS:
@@ -136,9 +137,9 @@ def build_dataloader(config):
     num_sample = config.AUG.NUM_SAMPLE
     videos_per_batch = config.DATA.BATCH_SIZE // num_sample  # config.py checks that it divides
     if len(dataset_train) < videos_per_batch * world_size:
-        raise ValueError(f'{config.DATA.TRAIN_FILE}: {len(dataset_train)} videos cannot fill one batch of '
-                         f'DATA.BATCH_SIZE {config.DATA.BATCH_SIZE} (AUG.NUM_SAMPLE {num_sample} clips '
-                         f'per video) on {world_size} process(es)')
+        raise ConfigValueError(f'{config.DATA.TRAIN_FILE}: {len(dataset_train)} videos cannot fill one batch of '
+                               f'DATA.BATCH_SIZE {config.DATA.BATCH_SIZE} (AUG.NUM_SAMPLE {num_sample} clips '
+                               f'per video) on {world_size} process(es)')
     loader_train = DataLoader(dataset_train, batch_size=videos_per_batch, sampler=sampler, drop_last=True,
                               collate_fn=flatten_clips if num_sample > 1 else None, **_loader_kwargs(config))
     dataset_val, loader_val = build_val_loader(config, config.TEST.NUM_CLIP, config.TEST.NUM_CROP, rank,

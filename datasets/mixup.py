@@ -9,6 +9,8 @@ Targets are timm's `mixup_target` (label smoothing included).
 import numpy as np
 from timm.data.mixup import mixup_target
 
+from utils.errors import ConfigValueError
+
 from .rng import MIX, numpy_generator
 
 
@@ -20,7 +22,7 @@ class ClipMixup:
                  label_smoothing=0.1, num_classes=1000, seed=0, correct_lam=True):
         if cutmix_minmax is not None:
             if len(cutmix_minmax) != 2:
-                raise ValueError(f'AUG.CUTMIX_MINMAX must be (min, max) box fractions, got {cutmix_minmax}')
+                raise ConfigValueError(f'AUG.CUTMIX_MINMAX must be (min, max) box fractions, got {cutmix_minmax}')
             cutmix_alpha = 1.0  # as timm: the box size comes from the range, lambda from the box
         self.mixup_alpha, self.cutmix_alpha, self.cutmix_minmax = mixup_alpha, cutmix_alpha, cutmix_minmax
         self.prob, self.switch_prob, self.correct_lam = prob, switch_prob, correct_lam
@@ -97,9 +99,6 @@ def build_mixup(config):
     aug = config.AUG
     if not (aug.MIXUP > 0 or aug.CUTMIX > 0 or aug.CUTMIX_MINMAX is not None):
         return None
-    if aug.MIXUP_MODE != 'batch':
-        raise ValueError(f"AUG.MIXUP_MODE {aug.MIXUP_MODE!r} is not supported: clips are mixed per batch "
-                         "('batch', the recipe's and timm's default)")
     return ClipMixup(mixup_alpha=aug.MIXUP, cutmix_alpha=aug.CUTMIX, cutmix_minmax=aug.CUTMIX_MINMAX,
                      prob=aug.MIXUP_PROB, switch_prob=aug.MIXUP_SWITCH_PROB,
                      label_smoothing=aug.LABEL_SMOOTH, num_classes=config.MODEL.NUM_CLASSES, seed=config.SEED)

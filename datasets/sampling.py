@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import torch
 
+from utils.errors import ConfigValueError
+
 
 class Sampling(NamedTuple):
     """Where the segments lie: AUG.FRAME_INTERVAL (the published span is `total - F + 1`) and
@@ -32,7 +34,7 @@ def _check(total, num_frames, sampling):
         raise ValueError(f'num_frames must be positive, got {num_frames}')
     if isinstance(sampling.frame_interval, bool) or not isinstance(sampling.frame_interval, int) \
             or sampling.frame_interval < 1:
-        raise ValueError(f'AUG.FRAME_INTERVAL must be an integer >= 1, got {sampling.frame_interval!r}')
+        raise ConfigValueError(f'AUG.FRAME_INTERVAL must be an integer >= 1, got {sampling.frame_interval!r}')
 
 
 def _pick(total, num_frames, offsets):

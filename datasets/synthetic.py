@@ -35,6 +35,8 @@ import sys
 import av
 import numpy as np
 
+from .encode import write_video
+
 # Every class the generator knows, with a fixed id that seeds its clips (so a subset of classes
 # still gives the same clips per class).
 CLASSES = ('up', 'down', 'left', 'right', 'grow', 'shrink')
@@ -163,25 +165,6 @@ def _render_scene(rng, name, height, width, num_frames):
     return frames
 
 
-def write_video(path, frames, fps=FPS, codec=None):
-    """Encode uint8 frames (T, H, W, 3) into an .mp4 (yuv420p) with PyAV."""
-    _, height, width, _ = frames.shape
-    if height % 2 or width % 2:
-        raise ValueError(f'{path}: yuv420p needs even frame sizes, got {width}x{height}')
-    codec = codec or _pick_codec()
-    with av.open(path, mode='w') as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, 'yuv420p'
-        stream.codec_context.thread_count = 1  # one thread: identical bytes on every run
-        if codec == 'libx264':
-            stream.options = {'crf': '10', 'preset': 'ultrafast'}
-        else:
-            stream.bit_rate = 4_000_000
-        for array in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format='rgb24')))
-        container.mux(stream.encode())
-
-
 def _parse_size(size):
     if isinstance(size, int):
         return size, size
@@ -199,7 +182,9 @@ def _write_lines(path, lines):
 def _write_clip(job):
     path, key, name, height, width, num_frames, shake, codec = job
     frames = render_clip(np.random.default_rng(key), name, height, width, num_frames, shake)
-    write_video(path, frames, codec=codec)
+    # One encoder thread: identical bytes on every run. H.264 at high quality, else MPEG-4 at 4 Mbit/s.
+    options, bit_rate = ({'crf': '10', 'preset': 'ultrafast'}, None) if codec == 'libx264' else ({}, 4_000_000)
+    write_video(path, frames, fps=FPS, codec=codec, options=options, threads=1, bit_rate=bit_rate)
 
 
 def generate(out_dir, clips_per_class=100, val_per_class=24, size=64, num_frames=16, seed=0,

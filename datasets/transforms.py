@@ -10,6 +10,8 @@ import torch
 from timm.data.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torchvision.transforms.v2 import functional as F
 
+from utils.errors import ConfigValueError
+
 
 def resize_side(input_size):
     """Short side before cropping: 256/224 * INPUT_SIZE (256 for 224)."""
@@ -84,9 +86,9 @@ class ClipCrop:
     def __init__(self, input_size, scale, ratio, flip_prob):
         self.size, self.scale, self.ratio, self.flip_prob = input_size, tuple(scale), tuple(ratio), flip_prob
         if not (len(self.scale) == 2 and 0 < self.scale[0] <= self.scale[1] <= 1):
-            raise ValueError(f'AUG.CROP_SCALE must be (min, max) area fractions in (0, 1], got {scale}')
+            raise ConfigValueError(f'AUG.CROP_SCALE must be (min, max) area fractions in (0, 1], got {scale}')
         if not (len(self.ratio) == 2 and 0 < self.ratio[0] <= self.ratio[1]):
-            raise ValueError(f'AUG.CROP_RATIO must be (min, max) aspect ratios > 0, got {ratio}')
+            raise ConfigValueError(f'AUG.CROP_RATIO must be (min, max) aspect ratios > 0, got {ratio}')
 
     def crop(self, frames, box):
         """Frames at any size -> short side 256/224 * S -> the box (top, left, h, w), given on that
@@ -126,7 +128,7 @@ class SpatialViews:
 
     def __init__(self, input_size, num_crop=1):
         if num_crop not in (1, 3):
-            raise ValueError(f'TEST.NUM_CROP must be 1 or 3, got {num_crop}')
+            raise ConfigValueError(f'TEST.NUM_CROP must be 1 or 3, got {num_crop}')
         self.size, self.num_crop = input_size, num_crop
 
     def __call__(self, clip):

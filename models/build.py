@@ -38,7 +38,6 @@ def model_kwargs(config, node):
     f = node.FOCAL
     embed_dim, depths = architecture(node, 'MODEL' if node is config.MODEL else 'TEACHER_MODEL')
     return dict(
-        img_size=config.DATA.INPUT_SIZE,
         patch_size=f.PATCH_SIZE,
         in_chans=f.IN_CHANS,
         num_classes=config.MODEL.NUM_CLASSES,

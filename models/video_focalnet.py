@@ -31,11 +31,11 @@ class SpatioTemporalFocalModulation(nn.Module):
     1-D convs over the frames plus a global average), each level weighted by its own gate."""
 
     def __init__(self, dim, focal_window, focal_level, focal_factor=2, proj_drop=0.,
-                 use_postln_in_modulation=False, normalize_modulator=False, num_frames=8):
+                 use_postln_in_modulation=False, normalize_modulator=False, temporal_tokens=8):
         super().__init__()
         self.focal_level = focal_level
         self.normalize_modulator = normalize_modulator
-        self.num_frames = num_frames
+        self.temporal_tokens = temporal_tokens  # T' = frames / tubelet size
         self.kernels = [focal_factor * k + focal_window for k in range(focal_level)]
         self.capture = None  # a dict while `capture_modulators` is active, else None
 
@@ -70,7 +70,7 @@ class SpatioTemporalFocalModulation(nn.Module):
     def forward(self, x):
         """x: (T'*B, H, W, C) tokens, frames time-major -> (T'*B, H, W, C)."""
         N, H, W, C = x.shape
-        T, L = self.num_frames, self.focal_level
+        T, L = self.temporal_tokens, self.focal_level
 
         # Spatial context: a hierarchy of depthwise convs over each frame, plus the frame's mean.
         q, ctx, gates = torch.split(self.f(x), (C, C, L + 1), -1)
@@ -111,14 +111,14 @@ class FocalModulationBlock(nn.Module):
 
     def __init__(self, dim, mlp_ratio=4., drop=0., drop_path=0., focal_level=2, focal_window=3,
                  use_layerscale=False, layerscale_value=1e-4, use_postln=False,
-                 use_postln_in_modulation=False, normalize_modulator=False, num_frames=8):
+                 use_postln_in_modulation=False, normalize_modulator=False, temporal_tokens=8):
         super().__init__()
         self.use_postln = use_postln
         self.norm1 = nn.LayerNorm(dim)
         self.modulation = SpatioTemporalFocalModulation(
             dim, focal_window=focal_window, focal_level=focal_level, proj_drop=drop,
             use_postln_in_modulation=use_postln_in_modulation,
-            normalize_modulator=normalize_modulator, num_frames=num_frames)
+            normalize_modulator=normalize_modulator, temporal_tokens=temporal_tokens)
         self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU, drop=drop)
@@ -172,7 +172,7 @@ class BasicLayer(nn.Module):
     def __init__(self, dim, out_dim, depth, mlp_ratio, drop, drop_path, downsample,
                  use_checkpoint, focal_level, focal_window, use_conv_embed, use_layerscale,
                  layerscale_value, use_postln, use_postln_in_modulation, normalize_modulator,
-                 num_frames):
+                 temporal_tokens):
         super().__init__()
         self.use_checkpoint = use_checkpoint
         self.blocks = nn.ModuleList(
@@ -181,7 +181,7 @@ class BasicLayer(nn.Module):
                 focal_level=focal_level, focal_window=focal_window, use_layerscale=use_layerscale,
                 layerscale_value=layerscale_value, use_postln=use_postln,
                 use_postln_in_modulation=use_postln_in_modulation,
-                normalize_modulator=normalize_modulator, num_frames=num_frames)
+                normalize_modulator=normalize_modulator, temporal_tokens=temporal_tokens)
             for i in range(depth))
         self.downsample = PatchEmbed(2, dim, out_dim, use_conv_embed, norm=True) if downsample else None
 
@@ -200,7 +200,7 @@ class BasicLayer(nn.Module):
 class VideoFocalNet(nn.Module):
     """Video-FocalNet for clips `(B, T, C, H, W)`; returns class logits `(B, num_classes)`."""
 
-    def __init__(self, img_size=224, patch_size=4, in_chans=3, num_classes=1000, embed_dim=96,
+    def __init__(self, patch_size=4, in_chans=3, num_classes=1000, embed_dim=96,
                  depths=(2, 2, 6, 2), mlp_ratio=4., drop_rate=0., drop_path_rate=0.1,
                  patch_norm=True, use_checkpoint=False, focal_levels=(2, 2, 2, 2),
                  focal_windows=(3, 3, 3, 3), use_conv_embed=False, use_layerscale=False,
@@ -209,7 +209,6 @@ class VideoFocalNet(nn.Module):
         super().__init__()
         if num_frames % tubelet_size:
             raise ValueError(f'num_frames ({num_frames}) must be a multiple of tubelet_size ({tubelet_size})')
-        self.img_size = img_size
         self.num_classes = num_classes
         self.num_layers = len(depths)
         self.num_frames = num_frames
@@ -278,10 +277,10 @@ class VideoFocalNet(nn.Module):
         return self.head(self.forward_features(x))
 
 
-def frames_batch_major(x, num_frames):
+def frames_batch_major(x, temporal_tokens):
     """(T'*B, H, W, C) tokens, frames time-major -> (B*T', C, H, W), row b*T' + t (a copy)."""
     N, H, W, C = x.shape
-    return x.view(num_frames, N // num_frames, H, W, C).permute(1, 0, 4, 2, 3).reshape(N, C, H, W)
+    return x.view(temporal_tokens, N // temporal_tokens, H, W, C).permute(1, 0, 4, 2, 3).reshape(N, C, H, W)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,8 @@ and a contact sheet (tools.visualize).
 
 A map is, for the last block of each stage, the channel mean of |h(ctx_all)|, the spatial modulator
 (the 1x1 conv `h` on the gated focal context, before it multiplies the query and the temporal
-modulator), captured with the model's opt-in `capture_modulators` (its hooks are gone afterwards).
+modulator), captured with the model's opt-in `capture_modulators` (no hooks: each stage's last
+modulation holds a dict only inside its `with`).
 """
 import math
 import os

@@ -1,5 +1,6 @@
 """Every command the documentation gives (README.md, DATA.md, INSTALL.md, docs/, scripts/) exists and
-its `--help` runs as written, and each reports a user mistake as `error: ...` with exit status 2.
+its `--help` runs as written, and each reports a user mistake (a missing file, a wrong value) as one
+line `error: ...` with exit status 2.
 
 The commands are read from the documents themselves, so a command renamed in the code but not in
 the docs (or the other way round) fails here. They run in this process, as `python X.py` or
@@ -97,6 +98,36 @@ MISTAKES = {
 }
 NEEDLE = {'tools.make_demo_data': 'even', 'tools.plot': '{tmp}', 'tools.summary': '{tmp}'}
 
+# A wrong value for each command (benchmarks included), on a config that exists: (arguments, what the
+# one error line must name). Config values are checked when the config loads (config.validate), the
+# command's own arguments by its parser (utils.cli.CommandParser).
+CFG, KD_CFG = 'configs/demo/student.yaml', 'configs/demo/student_kd.yaml'
+WRONG_VALUES = {
+    'main.py': (['--cfg', CFG, 'TEST.NUM_CROP', '2'], 'TEST.NUM_CROP must be 1 or 3, got 2'),
+    'main_KD.py': (['--cfg', KD_CFG, 'AMP_OPT_LEVEL', 'O3'], "AMP_OPT_LEVEL must be O0, O1 or O2, got 'O3'"),
+    'get_flops.py': (['--cfg', CFG, '--opts', 'TRAIN.LR_SCHEDULER.NAME', 'poly'], "TRAIN.LR_SCHEDULER.NAME must be"),
+    'tools.check_data': (['--cfg', CFG, 'DATA.DECODER', 'opencv'], "DATA.DECODER must be 'decord' or 'pyav'"),
+    'tools.convert': (['src.pth', '{tmp}/dst.pth', '--cfg', CFG, 'TRAIN.OPTIMIZER.NAME', 'adam'],
+                      "TRAIN.OPTIMIZER.NAME must be 'sgd' or 'adamw', got 'adam'"),
+    'tools.convert_annotations': (['kinetics', 'x.csv', '{tmp}/o.csv', '--labels', 'labels/kinetics_400_labels.csv',
+                                   '--skip-missing'], '--skip-missing needs --root'),
+    'tools.export': (['--cfg', CFG, '--checkpoint', 'x.pth', '--out', '{tmp}/x.onnx', 'DATA.NUM_FRAMES', 'four'],
+                     'DATA.NUM_FRAMES'),
+    'tools.predict': (['--cfg', CFG, '--checkpoint', 'x.pth', 'x.avi', '--views', '4x2'], '--views 4x2'),
+    'tools.visualize': (['--cfg', CFG, '--checkpoint', 'x.pth', '--video', 'x.avi', '--out', '{tmp}/v', '--alpha', '2'],
+                        '--alpha must be in [0, 1], got 2.0'),
+    'tools.make_demo_data': (['--out', '{tmp}/demo', '--shake', '-1'], 'shake must be >= 0'),
+    'tools.splits': (['folders', '--root', '{tmp}', '--out', '{tmp}/o', '--val-fraction', 'half'], "'half'"),
+    'tools.plot': (['{tmp}/log.jsonl', '--out', '{tmp}/p.png'], "'epoch' must be an integer, got 'one'"),
+    'tools.summary': (['--per-class', '{tmp}', '--limit', 'ten'], "'ten'"),
+    'tools.sweep': (['--cfg', KD_CFG, '--out', '{tmp}/sweep', '--gpus', 'two', 'KD.ALPHA', '0.2,0.5'], "'two'"),
+    'benchmarks.bench_data': (['--workers', 'many'], "'many'"),
+    'benchmarks.bench_decode': (['--videos', 'many'], "'many'"),
+    'benchmarks.bench_gpu': (['--steps', 'x'], "'x'"),
+    'benchmarks.bench_kd': (['--steps', 'x'], "'x'"),
+    'benchmarks.bench_model': (['--batch', 'x'], "'x'"),
+}
+
 
 def test_every_documented_command_has_a_mistake_case():
     assert sorted(MISTAKES) == [c for c in COMMANDS if not c.startswith('benchmarks.')]
@@ -109,5 +140,19 @@ def test_a_user_mistake_is_one_error_line_and_status_2(command, tmp_path, monkey
     code = run_inline(command, args, monkeypatch)
     err = capsys.readouterr().err
     needle = NEEDLE.get(command, '{missing}').format(missing=missing, tmp=tmp_path)
+    assert code == 2, err
+    assert re.fullmatch(r'error: [^\n]+\n', err) and needle in err, err
+
+
+def test_every_documented_command_has_a_wrong_value_case():
+    assert [c for c in COMMANDS if c not in WRONG_VALUES] == []
+
+
+@pytest.mark.parametrize('command', sorted(c for c in WRONG_VALUES if c in COMMANDS))
+def test_a_wrong_value_is_one_error_line_and_status_2(command, tmp_path, monkeypatch, capsys):
+    (tmp_path / 'log.jsonl').write_text('{"epoch": "one", "train_loss": 1.0}\n')
+    args, needle = WRONG_VALUES[command]
+    code = run_inline(command, [a.format(tmp=tmp_path) for a in args], monkeypatch)
+    err = capsys.readouterr().err
     assert code == 2, err
     assert re.fullmatch(r'error: [^\n]+\n', err) and needle in err, err

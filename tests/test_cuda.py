@@ -38,7 +38,7 @@ def exact_float32():
 def tiny_model(seed=0):
     torch.manual_seed(seed)
     return timm.create_model('videofocalnet_nano', embed_dim=8, depths=[1, 1, 1, 1], num_frames=4,
-                             img_size=32, num_classes=5, drop_path_rate=0.0)
+                             num_classes=5, drop_path_rate=0.0)
 
 
 def batches(n=3, batch=4, seed=1):

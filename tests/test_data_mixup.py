@@ -7,6 +7,7 @@ from timm.data.mixup import cutmix_bbox_and_lam, mixup_target
 
 from config import get_config
 from datasets import build_mixup
+from utils.errors import UserError
 
 
 def config(**aug):
@@ -89,8 +90,8 @@ def test_mix_choice_and_lambda_follow_timms_distribution():
 
 def test_disabled_and_bad_input():
     assert build_mixup(config(MIXUP=0.0, CUTMIX=0.0, CUTMIX_MINMAX=None)) is None
-    with pytest.raises(ValueError, match="AUG.MIXUP_MODE 'elem' is not supported"):
-        build_mixup(config(MIXUP_MODE='elem'))
+    with pytest.raises(UserError, match=r'AUG.CUTMIX_MINMAX must be \(min, max\)'):
+        build_mixup(config(CUTMIX_MINMAX=(0.2,)))
     mixup = build_mixup(config())
     with pytest.raises(ValueError, match=r'expected clips \(B, T, C, H, W\)'):
         mixup(torch.zeros(2, 3, 8, 8), torch.zeros(2, dtype=torch.long), epoch=0, step=0)

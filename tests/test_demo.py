@@ -48,8 +48,7 @@ def test_reduced_demo_runs_end_to_end(tmp_path):
 
 
 def _demo_section():
-    text = open(os.path.join(ROOT, 'README.md')).read()
-    return text.split('## The demo', 1)[1].split('\n## ', 1)[0]
+    return open(os.path.join(ROOT, 'docs', 'demo.md')).read()
 
 
 def _demo_default(name):
@@ -57,8 +56,8 @@ def _demo_default(name):
     return int(re.search(r'\b%s=\$\{DEMO_%s:-(\d+)\}' % (name, name), script).group(1))
 
 
-def test_readme_describes_the_demo_that_scripts_demo_sh_runs():
-    """The clip counts, chance level and model sizes in README are those of demo.sh and its configs,
+def test_docs_describe_the_demo_that_scripts_demo_sh_runs():
+    """The clip counts, chance level and model sizes in docs/demo.md are those of demo.sh and its configs,
     and the table of seeds shows the targets the demo is built for (issue 19)."""
     from config import load_config_file
     from datasets.synthetic import DEFAULT_CLASSES

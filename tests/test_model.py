@@ -1,6 +1,7 @@
 """The Video-FocalNet zoo against the golden fixture, the published parameter counts (docs/model.md),
 its variants, and the straightforward formulation kept in benchmarks/reference_model.py."""
 import os
+import re
 import shutil
 
 import numpy as np
@@ -23,7 +24,7 @@ PARAMS = {
 }
 
 
-TINY = dict(img_size=32, num_classes=5, embed_dim=8, depths=[1, 1, 1, 1], num_frames=4,
+TINY = dict(num_classes=5, embed_dim=8, depths=[1, 1, 1, 1], num_frames=4,
             drop_path_rate=0.0)
 
 
@@ -31,12 +32,17 @@ def tiny(**kw):
     return VideoFocalNet(**dict(TINY, **kw))
 
 
+def fixture_model(ref):
+    """The fixture's model; the original constructor also took img_size, which it never read."""
+    return VideoFocalNet(**{k: v for k, v in ref['config'].items() if k != 'img_size'})
+
+
 @pytest.mark.parametrize('mode', ['eval', 'train'])
 def test_golden_fixture_reproduces_official_logits(mode):
     """Eval mode, and train mode with drop path off (the fixture's config): the same logits."""
     ref = torch.load(FIXTURE, weights_only=True)
     assert ref['config']['drop_path_rate'] == 0.0
-    model = VideoFocalNet(**ref['config'])
+    model = fixture_model(ref)
     model.load_state_dict(ref['model'], strict=True)
     model.train(mode == 'train')
     with torch.no_grad():
@@ -46,7 +52,7 @@ def test_golden_fixture_reproduces_official_logits(mode):
 
 def test_reference_formulation_reproduces_official_logits():
     ref = torch.load(FIXTURE, weights_only=True)
-    model = VideoFocalNet(**ref['config'])
+    model = fixture_model(ref)
     model.load_state_dict(ref['model'], strict=True)
     with torch.no_grad():
         logits = ReferenceForward(model.eval())(ref['input'])
@@ -68,11 +74,13 @@ def test_zoo_parameter_counts_match_model_md(name):
     with torch.device('meta'):
         model = timm.create_model(name, num_classes=101, num_frames=8)
     assert sum(p.numel() for p in model.parameters()) == PARAMS[name]
+    table = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'docs', 'model.md')).read()
+    assert re.search(rf'^\| `{name}` \|.*\| {PARAMS[name]:,} \|$', table, re.M), f'docs/model.md: no {name} row'
 
 
 def test_registry_defaults_are_overridden_by_kwargs():
     model = timm.create_model('videofocalnet_base', num_classes=7, embed_dim=8, depths=[1, 1, 1, 1],
-                              num_frames=2, img_size=32)
+                              num_frames=2)
     assert model.num_features == 64 and model.head.out_features == 7
     assert model(torch.randn(1, 2, 3, 32, 32)).shape == (1, 7)
 
@@ -206,7 +214,14 @@ def test_capture_modulators_is_opt_in_and_leaves_nothing_behind():
         model(torch.randn(2, 4, 3, 32, 32))
     assert [s['spatial'].shape for s in stages] == [(8, 8, 8, 8), (8, 16, 4, 4), (8, 32, 2, 2), (8, 64, 1, 1)]
     assert all(s['temporal'].shape == s['spatial'].shape for s in stages)
-    assert all(not m._forward_hooks for m in model.modules())
+    kept = [s['spatial'] for s in stages]
+    with torch.no_grad():
+        model(torch.randn(1, 4, 3, 32, 32))  # outside the `with`: nothing is captured any more
+    assert all(s['spatial'] is k for s, k in zip(stages, kept))
+    assert [m.capture for m in model.modules() if hasattr(m, 'capture')] == [None] * 4
+    with pytest.raises(RuntimeError), capture_modulators(model):
+        raise RuntimeError('a failed forward')
+    assert [m.capture for m in model.modules() if hasattr(m, 'capture')] == [None] * 4  # released on errors too
 
 
 def test_capture_modulators_equals_the_reference_h_and_h_temporal_outputs():

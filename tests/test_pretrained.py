@@ -47,7 +47,7 @@ def small_timm(seed=0, **kwargs):
 
 
 def small_video(**kwargs):
-    args = dict(SMALL, img_size=SIZE, num_classes=5, num_frames=FRAMES, drop_path_rate=0.)
+    args = dict(SMALL, num_classes=5, num_frames=FRAMES, drop_path_rate=0.)
     args.update(kwargs)
     return VideoFocalNet(**args).eval()
 

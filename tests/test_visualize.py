@@ -1,5 +1,5 @@
 """tools.visualize and models/visualize.py: GIF and contact sheet of the per-stage spatial modulator
-maps, no hooks left behind."""
+maps, nothing left attached to the model."""
 import os
 import subprocess
 import sys
@@ -53,9 +53,9 @@ MODEL:
     return dict(tmp=tmp, paths=paths, cfg=str(cfg), config=config, ckpt=str(ckpt), model=model)
 
 
-def _hooks(model):
-    return [len(getattr(layer.blocks[-1].modulation, name)._forward_hooks)
-            for layer in model.layers for name in ('h', 'h_temporal')]
+def _captures(model):
+    """What each modulation holds for capture_modulators (None outside its `with`)."""
+    return [m.capture for m in model.modules() if hasattr(m, 'capture')]
 
 
 def _gif_frames(path):
@@ -68,8 +68,7 @@ def test_gif_and_contact_sheet_have_input_plus_four_stage_panels(setup, tmp_path
     video = os.path.join(setup['paths']['root'], 'val/down/down_00000.mp4')
     result = visualize.visualize(setup['config'], setup['ckpt'], video, str(tmp_path / 'out' / 'down'),
                                  model=model)
-    assert _hooks(model) == [0] * 8  # the capture hooks are gone
-    assert not any(hasattr(m, 'modulator') for m in model.modules())
+    assert len(_captures(model)) == 4 and _captures(model) == [None] * 4  # released after the maps
 
     frames = _gif_frames(result['gif'])
     assert result['gif'] == str(tmp_path / 'out' / 'down.gif')
@@ -107,7 +106,7 @@ def test_maps_are_the_channel_mean_of_the_spatial_modulator(setup):
     expected = (expected - expected.min()) / (expected.max() - expected.min())
     torch.testing.assert_close(maps[2], expected)
     torch.testing.assert_close(logits, model(clip.unsqueeze(0))[0])
-    assert _hooks(model) == [0] * 8
+    assert _captures(model) == [None] * 4
 
 
 @pytest.mark.slow

@@ -2,6 +2,5 @@
 (arguments, printing, exit status) over library functions.
 
 They import the libraries (utils, datasets, models), config and engine; never an entry point, a
-benchmark, a test or each other, and nothing imports them (tests/test_imports.py). See README.md,
-"Layout".
+benchmark, a test or each other, and nothing imports them (tests/test_imports.py). See docs/development.md.
 """

@@ -8,7 +8,6 @@ decode; corrupt: the decoder reports damage (error messages, counted) that it co
 samples from the frames that decode, so these are listed but only count as bad with --strict. A
 wrong annotation file or class list is an error (exit status 2).
 """
-import argparse
 import os
 import sys
 
@@ -16,20 +15,18 @@ from config import load_config_file
 from datasets.annotations import read_annotations, read_label_list
 from datasets.check import STATUSES, check
 from datasets.decode import resolve_backend
+from utils import cli
 from utils.errors import cli_main
-from utils.logger import setup_logging
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m tools.check_data', description=__doc__.split('\n\n')[0])
-    parser.add_argument('--cfg', required=True, help='config file (DATA.ROOT, TRAIN_FILE, VAL_FILE, ...)')
-    parser.add_argument('--opts', nargs='+', default=[], help='KEY VALUE overrides')
+    parser = cli.command_parser('python -m tools.check_data', __doc__)
+    cli.add_config_args(parser)
     parser.add_argument('--split', choices=('train', 'val', 'both'), default='both')
     parser.add_argument('--workers', type=int, default=min(8, os.cpu_count() or 1))
     parser.add_argument('--strict', action='store_true', help='count short videos as bad')
     parser.add_argument('--report', help='also write the bad and short files to this text file')
-    args = parser.parse_args(argv)
-    setup_logging()
+    args = cli.parse(parser, argv)
 
     config = load_config_file(args.cfg, args.opts)
     data, classes = config.DATA, config.MODEL.NUM_CLASSES

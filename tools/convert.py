@@ -15,26 +15,24 @@ import torch
 from config import get_config, load_config_file
 from models import build_model
 from models.pretrained import load_pretrained
+from utils import cli
 from utils.checkpoint import atomic_write
 from utils.errors import cli_main
-from utils.logger import setup_logging
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m tools.convert', description=__doc__.split('\n')[0])
+    parser = cli.command_parser('python -m tools.convert', __doc__)
     parser.add_argument('src', help='checkpoint to read (official FocalNet, timm FocalNet or video)')
     parser.add_argument('dst', help='where to write {"model": state_dict}')
-    parser.add_argument('--cfg', help='config file describing the model (defaults if omitted)')
     parser.add_argument('--teacher', action='store_true', help='build TEACHER_MODEL instead of MODEL')
     parser.add_argument('--trust-source', action='store_true',
                         help='allow SRC to unpickle arbitrary objects (weights_only=False)')
-    parser.add_argument('--opts', nargs='+', default=[], help='config overrides: KEY VALUE ...')
-    return parser.parse_args(argv)
+    cli.add_config_args(parser, required=False)
+    return cli.parse(parser, argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    setup_logging()
     if args.cfg:
         config = load_config_file(args.cfg, args.opts)
     else:

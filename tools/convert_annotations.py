@@ -12,20 +12,18 @@ must exist under it (Kinetics videos go missing from YouTube: --skip-missing lea
 says how many). --path-format changes the file name a row maps to (defaults in the usage above:
 datasets/official_annotations.py).
 """
-import argparse
 
 from datasets.annotations import AnnotationError, read_label_list
 from datasets.official_annotations import (DIVING48_PATH, FORMATS, KINETICS_PATH, SSV2_PATH,
                                            split_missing, write_annotations)
+from utils import cli
 from utils.errors import cli_main
 
 DEFAULT_PATHS = {'kinetics': KINETICS_PATH, 'ssv2': SSV2_PATH, 'diving48': DIVING48_PATH}
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m tools.convert_annotations',
-                                     description=__doc__.split('\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = cli.command_parser('python -m tools.convert_annotations', __doc__)
     parser.add_argument('format', choices=sorted(FORMATS), help='kind of the official file')
     parser.add_argument('src', help='official annotation file (Kinetics CSV, SSv2 or Diving48 JSON)')
     parser.add_argument('out', help='our list to write: one `relative/path,label` per line')
@@ -35,7 +33,7 @@ def parse_args(argv=None):
     parser.add_argument('--path-format', help='file of a row, e.g. ' + repr(KINETICS_PATH))
     parser.add_argument('--root', help='folder the paths are relative to (DATA.ROOT): check the videos exist')
     parser.add_argument('--skip-missing', action='store_true', help='with --root: leave missing videos out')
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
     if args.labels_json and args.format != 'ssv2' or args.vocab and args.format != 'diving48':
         parser.error('--labels-json is for ssv2, --vocab for diving48')
     if args.skip_missing and not args.root:

@@ -13,7 +13,6 @@ difference with PyTorch on --check-videos videos of DATA.VAL_FILE, and its laten
 `python -m tools.eval_onnx` scores either file as main.py --eval scores a checkpoint.
 `python -m tools.predict --onnx` runs the exported file. The library is models/deploy.py.
 """
-import argparse
 import os
 
 import torch
@@ -23,6 +22,7 @@ from datasets import load_test_clip, read_annotations
 from models import build_model
 from models.deploy import (QUANT_FORMATS, TOLERANCE, OnnxError, check_export, export_int8, export_onnx, load_onnx,
                            median_latency, require_lists)
+from utils import cli
 from utils.checkpoint import load_model_weights
 from utils.errors import cli_main
 
@@ -41,14 +41,12 @@ def verification_clips(config, video=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m tools.export', description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--cfg', required=True, metavar='FILE', help='config the model was trained with')
-    parser.add_argument('--checkpoint', required=True, help='checkpoint of MODEL (strictly loaded)')
+    parser = cli.command_parser('python -m tools.export', __doc__)
+    cli.add_config_args(parser)
+    cli.add_weights_arg(parser)
     parser.add_argument('--out', required=True, help='ONNX file to write')
     parser.add_argument('--video', help='video to verify the export on (default: first of DATA.VAL_FILE)')
     parser.add_argument('--runs', type=int, default=5, help='timed runs per engine (median; after 2 warm-up)')
-    parser.add_argument('--opts', nargs='+', default=[], metavar='KEY VALUE', help='config overrides')
     parser.add_argument('--int8', action='store_true',
                         help='also write the INT8 model (onnxruntime static quantization) as <out>.int8.onnx')
     parser.add_argument('--calib-videos', type=int, default=32, metavar='N',
@@ -59,7 +57,7 @@ def main(argv=None):
                         help='--int8: ONNX form (QOperator: QLinearConv / MatMulInteger; QDQ: '
                              'quantize-dequantize pairs)')
     parser.add_argument('--per-channel', action='store_true', help='--int8: a scale per output channel')
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
 
     config = load_config_file(args.cfg, args.opts)
     T, S = config.DATA.NUM_FRAMES, config.DATA.INPUT_SIZE

@@ -10,6 +10,7 @@ import argparse
 import time
 
 from datasets.synthetic import CLASSES, DEFAULT_CLASSES, generate
+from utils import cli
 from utils.errors import UserError, cli_main
 
 
@@ -24,8 +25,7 @@ def _size_arg(text):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m tools.make_demo_data', description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = cli.command_parser('python -m tools.make_demo_data', __doc__)
     parser.add_argument('--out', required=True, help='output folder (DATA.ROOT)')
     parser.add_argument('--clips-per-class', type=int, default=100, help='training clips per class')
     parser.add_argument('--val-per-class', type=int, default=24, help='validation clips per class')
@@ -38,7 +38,7 @@ def main(argv=None):
                         help='encoding processes (default: one per usable CPU, at most 4)')
     parser.add_argument('--classes', nargs='+', default=list(DEFAULT_CLASSES), choices=CLASSES,
                         help='classes, in label order')
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
     start = time.time()
     try:
         paths = generate(args.out, args.clips_per_class, args.val_per_class, args.size,

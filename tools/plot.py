@@ -5,19 +5,19 @@
 Each run is a folder holding the log.jsonl that main.py / main_KD.py write, or the file itself;
 the library is utils/plot.py.
 """
-import argparse
 
+from utils import cli
 from utils.errors import cli_main
 from utils.plot import plot_runs
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m tools.plot', description=__doc__.splitlines()[0])
+    parser = cli.command_parser('python -m tools.plot', __doc__)
     parser.add_argument('runs', nargs='+', metavar='RUN_DIR_OR_LOG',
                         help='a run folder holding log.jsonl, or the log file itself')
     parser.add_argument('--out', required=True, help='PNG to write')
     parser.add_argument('--labels', nargs='+', help='legend names, one per run')
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
     plot_runs(args.runs, args.out, args.labels)
     print(f'wrote {args.out}')
 

@@ -29,6 +29,7 @@ from datasets.stream import SlidingClips
 from engine import amp_settings, predict_stream, predict_video
 from models import build_model
 from models.deploy import load_onnx
+from utils import cli
 from utils.checkpoint import load_model_weights
 from utils.errors import UserError, cli_main
 
@@ -45,11 +46,10 @@ def parse_views(text):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m tools.predict', description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--cfg', required=True, metavar='FILE', help='config the model was trained with')
+    parser = cli.command_parser('python -m tools.predict', __doc__)
+    cli.add_config_args(parser)
     model = parser.add_mutually_exclusive_group(required=True)
-    model.add_argument('--checkpoint', help='checkpoint of MODEL (strictly loaded)')
+    cli.add_weights_arg(parser, required=False, group=model)
     model.add_argument('--onnx', metavar='FILE', help='ONNX model written by tools.export (onnxruntime)')
     parser.add_argument('videos', nargs='+', metavar='VIDEO', help='video files')
     parser.add_argument('--views', type=parse_views, metavar='CLIPSxCROPS',
@@ -58,7 +58,6 @@ def parse_args(argv=None):
     parser.add_argument('--json', action='store_true', help='print a JSON list instead of text')
     parser.add_argument('--device', choices=['cpu', 'cuda'],
                         help='default: cuda when available (with --onnx: to onnxruntime), else cpu')
-    parser.add_argument('--opts', nargs='+', default=[], metavar='KEY VALUE', help='config overrides')
     parser.add_argument('--stream', action='store_true',
                         help='VIDEO is one long video or live stream (any PyAV source): predict a sliding window')
     parser.add_argument('--stride', type=int, default=8, metavar='FRAMES', help='--stream: frames between predictions')
@@ -67,7 +66,7 @@ def parse_args(argv=None):
     parser.add_argument('--smooth', type=int, default=1, metavar='K',
                         help='--stream: average the probabilities of the last K windows')
     parser.add_argument('--stream-format', metavar='FMT', help='--stream: PyAV input format (e.g. v4l2 for a camera)')
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
     if args.topk < 1:
         parser.error(f'--topk must be >= 1, got {args.topk}')
     for name in ('stride', 'smooth', 'window'):

@@ -12,15 +12,15 @@ group (UCF `_gNN_`: clips cut from the same long video) in both train and val. `
 with status 1 when it finds such groups; bad input is `error: ...` with status 2. The library is
 datasets/splits.py.
 """
-import argparse
 
 from datasets.splits import (GROUP_PATTERN, annotation_paths, find_leakage, folder_split, hmdb51_split, relabel,
                              ucf101_split, write_csv, write_split)
+from utils import cli
 from utils.errors import cli_main
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m tools.splits', description=__doc__.split('\n\n')[0])
+    parser = cli.command_parser('python -m tools.splits', __doc__)
     sub = parser.add_subparsers(dest='command', required=True)
 
     def common(p):
@@ -51,7 +51,7 @@ def main(argv=None):
     p.add_argument('csv')
     p.add_argument('--labels', required=True)
     p.add_argument('--out', required=True, help='output csv')
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
 
     if args.command == 'leakage':
         paths = [annotation_paths(f) for f in (args.train_csv, args.val_csv)]

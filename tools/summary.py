@@ -3,13 +3,13 @@
     python -m tools.summary teacher=output/demo/demo/teacher/RUN student=... distilled=...
     python -m tools.summary --per-class output/ucf101/VFL-Net/RUN/eval_4x3    # worst classes first
 """
-import argparse
 import json
 import os
 
 from config import load_config_file
 from models import build_model
 from models.flops import count
+from utils import cli
 from utils.errors import UserError, cli_main
 from utils.report import read_per_class
 
@@ -59,12 +59,12 @@ def per_class_table(folder, limit=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.command_parser('python -m tools.summary', __doc__)
     parser.add_argument('runs', nargs='+', metavar='NAME=RUN_DIR')
     parser.add_argument('--per-class', action='store_true',
                         help="each folder's per_class.csv (a run or an eval_* folder), lowest top-1 first")
     parser.add_argument('--limit', type=int, help='with --per-class: only the first N classes')
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
     runs = dict(item.split('=', 1) if '=' in item else (item, item) for item in args.runs)
     if args.per_class:
         print('\n\n'.join(f'{name}\n{per_class_table(folder, args.limit)}' for name, folder in runs.items()))

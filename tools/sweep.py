@@ -16,7 +16,6 @@ sweep goes on; the exit status is then 1. At the end: OUT/sweep.md, OUT/sweep.cs
 --baseline is a finished run folder, or a config file that the sweep trains with main.py (the
 student alone, with the same --opts) into OUT/baseline/.
 """
-import argparse
 import json
 import os
 import re
@@ -27,7 +26,9 @@ import sys
 import time
 
 from config import load_config_file, parse_option
+from utils import cli
 from utils.errors import UserError, cli_main
+from utils.logger import setup_logging
 from utils.sweep import cell_label, cell_name, cells, format_table, heat_map, parse_grid, write_csv
 from utils.teacher_cache import compare_fingerprints, epoch_file, fingerprint, read_meta
 
@@ -259,9 +260,7 @@ def report(args, grid, cell_results, baseline):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m tools.sweep', description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog='\n'.join(__doc__.splitlines()[2:]))
+    parser = cli.command_parser('python -m tools.sweep', __doc__)
     parser.add_argument('--cfg', required=True, metavar='FILE', help='the distillation config (main_KD.py)')
     parser.add_argument('--out', required=True, metavar='DIR', help='folder of the sweep (cells, logs, table)')
     parser.add_argument('--cache', metavar='DIR', help='the teacher cache (default OUT/teacher_cache); '
@@ -275,7 +274,8 @@ def main(argv=None):
     parser.add_argument('--dry-run', action='store_true',
                         help='check the grid and configs and print the commands, run nothing')
     parser.add_argument('grid', nargs='*', metavar='KEY V1,V2,...', help='the grid: a config key and its values')
-    args = parser.parse_intermixed_args(argv)
+    args = parser.parse_intermixed_args(argv)  # trailing pairs are the grid here, not overrides
+    setup_logging()
     args.cache = args.cache or os.path.join(args.out, 'teacher_cache')
     world_size = args.gpus or 1
 

@@ -12,17 +12,16 @@ size and overlaid on the frame as a heat map (jet: blue low, red high).
 The video is read as the evaluation reads it (one temporal view, the centre crop: the frames the
 model sees). Every GIF frame is [input | stage 1 | stage 2 | stage 3 | stage 4]; the contact sheet
 has one such row per frame under a header naming the columns. The modulators are captured with the
-model's opt-in `capture_modulators`, whose hooks are gone afterwards (models/visualize.py).
+model's opt-in `capture_modulators`, which leaves nothing attached to the model (models/visualize.py).
 """
-import argparse
 
 from config import load_config_file
 from datasets import load_test_clip, read_annotations, read_label_list
 from models import build_model
 from models.visualize import write_visualization
+from utils import cli
 from utils.checkpoint import load_model_weights
 from utils.errors import UserError, cli_main
-from utils.logger import setup_logging
 
 
 def load_model(config, checkpoint):
@@ -56,11 +55,9 @@ def _class_names(config):
 
 
 def main(argv=None):
-    parts = __doc__.split('\n\n')
-    parser = argparse.ArgumentParser(prog='python -m tools.visualize', description=parts[0], epilog=parts[2],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--cfg', required=True, help='model/data config (YAML)')
-    parser.add_argument('--checkpoint', required=True, help="checkpoint: {'model': state_dict} or a state dict")
+    parser = cli.command_parser('python -m tools.visualize', __doc__)
+    cli.add_config_args(parser)
+    cli.add_weights_arg(parser)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--video', help='a video file')
     source.add_argument('--csv', help='an annotation file (relative paths under DATA.ROOT)')
@@ -68,14 +65,12 @@ def main(argv=None):
     parser.add_argument('--out', required=True, help='output prefix: writes OUT.gif and OUT.png')
     parser.add_argument('--alpha', type=float, default=0.5, help='heat map opacity (0-1)')
     parser.add_argument('--frame-ms', type=int, default=250, help='GIF frame duration')
-    parser.add_argument('--opts', nargs='+', default=[], help='config overrides KEY VALUE ...')
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
     if args.csv is not None and args.row is None:
         parser.error('--csv needs --row')
     if not 0 <= args.alpha <= 1:
         parser.error(f'--alpha must be in [0, 1], got {args.alpha}')
 
-    setup_logging()
     config = load_config_file(args.cfg, args.opts)
     video = args.video if args.video is not None else video_from_csv(config, args.csv, args.row)
     result = visualize(config, args.checkpoint, video, args.out, args.alpha, args.frame_ms)

@@ -19,6 +19,10 @@ class UserError(Exception):
     """An input the user can fix; the message names the file, key or value at fault."""
 
 
+class ConfigValueError(UserError, ValueError):
+    """A config key's value that the code cannot use (a ValueError too, for library callers)."""
+
+
 def debug_requested(argv=None):
     """True when `--debug` is among the arguments or DVFL_DEBUG is set to a non-empty, non-0 value."""
     argv = sys.argv[1:] if argv is None else argv

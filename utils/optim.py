@@ -3,6 +3,8 @@ import torch
 from timm.optim import param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler, PolyLRScheduler, StepLRScheduler
 
+from utils.errors import ConfigValueError
+
 
 def scaled_lrs(config, world_size):
     """(base, warmup, min) LRs scaled by batch * world_size * accumulation / 512."""
@@ -17,8 +19,7 @@ def parameter_groups(model, weight_decay):
     with norms, biases and other 1-D parameters not decayed."""
     if not weight_decay:
         return [{'params': [p for p in model.parameters() if p.requires_grad], 'weight_decay': 0.0}]
-    skip = model.no_weight_decay() if hasattr(model, 'no_weight_decay') else ()
-    return param_groups_weight_decay(model, weight_decay, no_weight_decay_list=skip)
+    return param_groups_weight_decay(model, weight_decay)
 
 
 def build_optimizer(config, model, lr):
@@ -30,7 +31,7 @@ def build_optimizer(config, model, lr):
         return torch.optim.SGD(params, lr=lr, momentum=opt.MOMENTUM, nesterov=True)
     if name == 'adamw':
         return torch.optim.AdamW(params, lr=lr, eps=opt.EPS, betas=tuple(opt.BETAS))
-    raise ValueError(f"TRAIN.OPTIMIZER.NAME must be 'sgd' or 'adamw', got '{opt.NAME}'")
+    raise ConfigValueError(f"TRAIN.OPTIMIZER.NAME must be 'sgd' or 'adamw', got '{opt.NAME}'")
 
 
 def build_scheduler(config, optimizer, steps_per_epoch, warmup_lr, min_lr):
@@ -52,4 +53,4 @@ def build_scheduler(config, optimizer, steps_per_epoch, warmup_lr, min_lr):
         decay = config.TRAIN.LR_SCHEDULER.DECAY_EPOCHS * steps_per_epoch
         return StepLRScheduler(optimizer, decay_t=decay, decay_rate=config.TRAIN.LR_SCHEDULER.DECAY_RATE,
                                **common)
-    raise ValueError(f"TRAIN.LR_SCHEDULER.NAME must be cosine, linear or step, got '{name}'")
+    raise ConfigValueError(f"TRAIN.LR_SCHEDULER.NAME must be cosine, linear or step, got '{name}'")

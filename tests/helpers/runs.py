@@ -36,12 +36,12 @@ def tiny_batch(n=4):
     return torch.randn(n, 2, 3, 32, 32, generator=g), torch.tensor([0, 1, 2, 1][:n])
 
 
-def tiny_model(num_classes=3, embed_dim=8, depths=(1, 1, 1, 1), num_frames=2, img_size=32, seed=0):
+def tiny_model(num_classes=3, embed_dim=8, depths=(1, 1, 1, 1), num_frames=2, seed=0):
     """A seeded VideoFocalNet of TINY_MODEL's shape for in-process tests (no config needed)."""
     from models import VideoFocalNet
 
     torch.manual_seed(seed)
-    return VideoFocalNet(img_size=img_size, num_classes=num_classes, embed_dim=embed_dim, depths=list(depths),
+    return VideoFocalNet(num_classes=num_classes, embed_dim=embed_dim, depths=list(depths),
                          num_frames=num_frames, drop_path_rate=0.0)
 
 
