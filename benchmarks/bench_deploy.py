@@ -25,6 +25,9 @@ import time
 
 import torch
 
+from utils import cli
+from utils.errors import cli_main
+
 ENGINES = ('eager', 'ort', 'int8')
 ENGINE_NAMES = {'eager': 'PyTorch eager', 'ort': 'onnxruntime fp32', 'int8': 'onnxruntime INT8'}
 DEFAULT_MODELS = ('videofocalnet_base', 'videofocalnet_small', 'videofocalnet_tiny', 'videofocalnet_nano')
@@ -149,8 +152,7 @@ def ratios(results, batches):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m benchmarks.bench_deploy', description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.command_parser('python -m benchmarks.bench_deploy', __doc__)
     parser.add_argument('--models', nargs='+', default=list(DEFAULT_MODELS),
                         help='timm names, measured in this order (default: B, S, T, VFL-Net); the ratios '
                              'are B / VFL-Net when both are there, else first / last')
@@ -168,7 +170,7 @@ def main(argv=None):
     parser.add_argument('--json', metavar='FILE', help='also write the figures as JSON')
     parser.add_argument('--from-json', metavar='FILE', help='print the table of a --json file (a run cut short)')
     parser.add_argument('--worker', nargs=3, metavar=('STEP', 'MODEL', 'DIR'), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
     torch.set_num_threads(args.threads)
     if args.worker:
         return worker(args)
@@ -218,4 +220,4 @@ def cpu_name():
 
 
 if __name__ == '__main__':
-    main()
+    cli_main(main)

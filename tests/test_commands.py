@@ -121,6 +121,8 @@ WRONG_VALUES = {
     'tools.plot': (['{tmp}/log.jsonl', '--out', '{tmp}/p.png'], "'epoch' must be an integer, got 'one'"),
     'tools.summary': (['--per-class', '{tmp}', '--limit', 'ten'], "'ten'"),
     'tools.sweep': (['--cfg', KD_CFG, '--out', '{tmp}/sweep', '--gpus', 'two', 'KD.ALPHA', '0.2,0.5'], "'two'"),
+    'tools.eval_onnx': (['--cfg', CFG, '--onnx', 'x.onnx', 'TEST.NUM_CROP', '2'], 'TEST.NUM_CROP must be 1 or 3, got 2'),
+    'benchmarks.bench_deploy': (['--batches', 'x'], "'x'"),
     'benchmarks.bench_data': (['--workers', 'many'], "'many'"),
     'benchmarks.bench_decode': (['--videos', 'many'], "'many'"),
     'benchmarks.bench_gpu': (['--steps', 'x'], "'x'"),

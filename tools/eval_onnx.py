@@ -8,7 +8,6 @@ top-5 logged, and log.jsonl, per_class.csv, confusion.csv and confusion.png writ
 <--output, or the ONNX file's folder>/eval_<file name>_<clips>x<crops>/. onnxruntime runs on the
 CPU (on CUDA when onnxruntime-gpu is installed and a GPU is there), float32 or INT8 as exported.
 """
-import argparse
 import os
 
 import torch
@@ -16,6 +15,7 @@ import torch
 from config import load_config_file
 from engine import run
 from models.deploy import load_onnx
+from utils import cli
 from utils.errors import cli_main
 
 
@@ -36,18 +36,14 @@ def onnx_device(device):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m tools.eval_onnx', description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--cfg', required=True, metavar='FILE', help='config the model was trained with')
+    parser = cli.command_parser('python -m tools.eval_onnx', __doc__)
+    cli.add_config_args(parser)
     parser.add_argument('--onnx', required=True, metavar='FILE', help='ONNX model written by tools.export')
     parser.add_argument('--output', metavar='PATH', help="where eval_<name>_<clips>x<crops>/ goes "
                                                          "(default: the ONNX file's folder)")
-    parser.add_argument('--opts', nargs='+', default=[], metavar='KEY VALUE', help='config overrides')
-    parser.add_argument('overrides', nargs='*', metavar='KEY VALUE',
-                        help='more overrides, as with --opts (e.g. TEST.NUM_CLIP 4 TEST.NUM_CROP 3)')
-    args = parser.parse_intermixed_args(argv)
+    args = cli.parse(parser, argv)
 
-    config = load_config_file(args.cfg, list(args.opts) + list(args.overrides))
+    config = load_config_file(args.cfg, args.opts)
     T, S = config.DATA.NUM_FRAMES, config.DATA.INPUT_SIZE
     load_onnx(args.onnx, T, S)  # a wrong file fails here, before any output folder is made
     config.defrost()
