@@ -45,8 +45,7 @@ def build(name, args):
 
     torch.manual_seed(0)
     extra = TINY if args.tiny else {}
-    return timm.create_model(name, num_classes=NUM_CLASSES, num_frames=args.frames, img_size=args.size,
-                             **extra).eval()
+    return timm.create_model(name, num_classes=NUM_CLASSES, num_frames=args.frames, **extra).eval()
 
 
 def peak_rss_mb():

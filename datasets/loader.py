@@ -154,3 +154,13 @@ def load_test_clip(config, path, num_clip=1, num_crop=1):
                        resolve_backend(config.DATA.DECODER), decode_side(config, False, num_crop),
                        frame_sampling(config))
     return normalize(views), views
+
+
+def list_clips(config, list_file, count):
+    """Evaluation views (TEST.NUM_CLIP x TEST.NUM_CROP, normalised) of `count` videos spread evenly
+    over the annotation list `list_file` (so every class of a list sorted by class takes part):
+    (clips (count * V, T, C, S, S), videos used). INT8 calibration and its check read these."""
+    videos = [path for path, _ in read_annotations(list_file, config.DATA.ROOT, config.MODEL.NUM_CLASSES)]
+    picked = [videos[i * len(videos) // count] for i in range(min(count, len(videos)))]
+    return torch.cat([load_test_clip(config, path, config.TEST.NUM_CLIP, config.TEST.NUM_CROP)[0]
+                      for path in picked]), len(picked)

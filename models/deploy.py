@@ -174,29 +174,13 @@ def require_lists(config):
                             'of DATA.TRAIN_FILE and checked on clips of DATA.VAL_FILE')
 
 
-def list_clips(config, list_file, count):
-    """Evaluation views (TEST.NUM_CLIP x TEST.NUM_CROP, normalised) of `count` videos spread evenly
-    over the annotation list `list_file`: all classes of a list sorted by class take part."""
-    from datasets import load_test_clip, read_annotations
-
-    videos = [path for path, _ in read_annotations(list_file, config.DATA.ROOT, config.MODEL.NUM_CLASSES)]
-    picked = [videos[i * len(videos) // count] for i in range(min(count, len(videos)))]
-    return torch.cat([load_test_clip(config, path, config.TEST.NUM_CLIP, config.TEST.NUM_CROP)[0]
-                      for path in picked]), len(picked)
-
-
-def export_int8(model, config, float_path, out_path, calib_videos=32, check_videos=32,
+def export_int8(model, float_path, out_path, calibration, check, T, S, batch_size,
                 quant_format='QOperator', per_channel=False):
-    """Quantize the float export `float_path` into `out_path`, calibrated on the evaluation views
-    of `calib_videos` videos of DATA.TRAIN_FILE, and compare it with PyTorch on those of
-    `check_videos` videos of DATA.VAL_FILE. Returns the figures (INT8 is an approximation: it is
-    reported, not held to the float export's 1e-4)."""
-    T, S = config.DATA.NUM_FRAMES, config.DATA.INPUT_SIZE
-    require_lists(config)
-    calibration, n_calib = list_clips(config, config.DATA.TRAIN_FILE, calib_videos)
-    check, n_check = list_clips(config, config.DATA.VAL_FILE, check_videos)
+    """Quantize the float export `float_path` into `out_path`, calibrated on the clips
+    `calibration`, and compare it with PyTorch on the clips `check` (both evaluation views of real
+    videos: datasets.list_clips). Returns the figures (INT8 is an approximation: it is reported,
+    not held to the float export's 1e-4)."""
     quantize_int8(float_path, out_path, calibration, quant_format, per_channel)
     int8 = load_onnx(out_path, T, S)
-    diff, agreement, scale = compare_logits(model, int8, check, config.DATA.BATCH_SIZE)
-    return {'int8': int8, 'calib_videos': n_calib, 'calib_clips': len(calibration), 'check_videos': n_check,
-            'check_clips': len(check), 'max_abs_diff': diff, 'max_abs_logit': scale, 'top1_agreement': agreement}
+    diff, agreement, scale = compare_logits(model, int8, check, batch_size)
+    return {'int8': int8, 'max_abs_diff': diff, 'max_abs_logit': scale, 'top1_agreement': agreement}

@@ -14,7 +14,8 @@ import torch
 from datasets.encode import write_video
 from datasets.synthetic import render_clip
 from engine import predict_video
-from models.deploy import OnnxError, compare_logits, list_clips, load_onnx
+from datasets import list_clips
+from models.deploy import OnnxError, compare_logits, load_onnx
 from tests.helpers.runs import final_record, run, run_dir, run_inline, write_config
 from tools import export, predict
 

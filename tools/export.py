@@ -18,7 +18,7 @@ import os
 import torch
 
 from config import load_config_file
-from datasets import load_test_clip, read_annotations
+from datasets import list_clips, load_test_clip, read_annotations
 from models import build_model
 from models.deploy import (QUANT_FORMATS, TOLERANCE, OnnxError, check_export, export_int8, export_onnx, load_onnx,
                            median_latency, require_lists)
@@ -96,12 +96,14 @@ def int8_path(out):
 def print_int8(model, config, args, onnx_model, clip, eager):
     """Quantize, then report the INT8 model's distance to PyTorch and its latency beside fp32."""
     path = int8_path(args.out)
-    r = export_int8(model, config, args.out, path, args.calib_videos, args.check_videos,
-                    args.quant_format, args.per_channel)
+    calibration, calib_videos = list_clips(config, config.DATA.TRAIN_FILE, args.calib_videos)
+    check, check_videos = list_clips(config, config.DATA.VAL_FILE, args.check_videos)
+    r = export_int8(model, args.out, path, calibration, check, config.DATA.NUM_FRAMES, config.DATA.INPUT_SIZE,
+                    config.DATA.BATCH_SIZE, args.quant_format, args.per_channel)
     print(f'wrote {path} ({os.path.getsize(path) / 2 ** 20:.1f} MB): INT8 {args.quant_format}'
-          f'{" per-channel" if args.per_channel else ""}, calibrated on {r["calib_clips"]} clips of '
-          f'{r["calib_videos"]} videos of {config.DATA.TRAIN_FILE}')
-    print(f'INT8 vs PyTorch on {r["check_clips"]} clips of {r["check_videos"]} videos of {config.DATA.VAL_FILE}: '
+          f'{" per-channel" if args.per_channel else ""}, calibrated on {len(calibration)} clips of '
+          f'{calib_videos} videos of {config.DATA.TRAIN_FILE}')
+    print(f'INT8 vs PyTorch on {len(check)} clips of {check_videos} videos of {config.DATA.VAL_FILE}: '
           f'top-1 agreement {100 * r["top1_agreement"]:.1f}%, max abs logit difference '
           f'{r["max_abs_diff"]:.3g} (largest logit {r["max_abs_logit"]:.3g})')
     fp32 = median_latency(onnx_model, clip, runs=args.runs)
