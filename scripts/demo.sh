@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole method on built-in synthetic data, on a CPU: generate the data (once), train a teacher
 # with main.py, train the student alone with main.py, distil it with main_KD.py, evaluate each with
-# 2 clips x 3 crops, print a table and write training curves. 4.5 minutes on 2 CPU cores.
+# 2 clips x 3 crops, print a table and write training curves. 95 to 99 s on a 2-core AMD EPYC VM
+# (docs/demo.md: the table of seeds and times).
 #
 # DEMO_SEED sets SEED for the three trainings (default 0). Smaller runs (used by the tests):
 # DEMO_CLIPS, DEMO_VAL, DEMO_EPOCHS, DEMO_DATA, DEMO_OUT; PY picks the interpreter (default: the
