@@ -16,7 +16,6 @@ code on the CPU at whatever sizes are given (scripts/gpu_check.sh's dry run); it
 nothing about a GPU.
 """
 import logging
-import sys
 import time
 
 import torch
@@ -27,7 +26,7 @@ from engine import train_one_epoch
 from models import build_model
 from models.flops import count
 from utils import cli
-from utils.errors import cli_main
+from utils.errors import UserError, cli_main
 from utils.losses import SupervisedLoss
 from utils.optim import build_optimizer
 
@@ -91,8 +90,8 @@ def time_input_path(args, device):
     batch_augment = build_batch_augment(config, device, rank=0)
     warm, timed = 2 * args.workers, 4 * args.workers
     if len(loader) < warm + timed:
-        sys.exit(f'bench_gpu: {args.data}/train.csv gives {len(loader)} batches of {batch}; the input '
-                 f'path needs {warm + timed} (generate more clips per class)')
+        raise UserError(f'{args.data}/train.csv gives {len(loader)} batches of {batch}; the input path '
+                        f'needs {warm + timed} (generate more clips per class)')
     loader.sampler.set_epoch(0)
     clips = 0
     for i, batch in enumerate(loader):
@@ -130,8 +129,8 @@ def main(argv=None):
                         help='cpu: a dry run of the same code (scripts/gpu_check.sh GPU_CHECK_DEVICE=cpu)')
     args = cli.parse(parser, argv)
     if args.device == 'cuda' and not torch.cuda.is_available():
-        sys.exit('benchmarks.bench_gpu needs a CUDA GPU (torch.cuda.is_available() is False); '
-                 '--device cpu runs it as a dry run')
+        raise UserError('benchmarks.bench_gpu needs a CUDA GPU (torch.cuda.is_available() is False); '
+                        '--device cpu runs it as a dry run')
     device = torch.device(args.device)
     if args.data and args.num_classes is None:
         with open(f'{args.data}/labels.csv') as f:

@@ -158,3 +158,10 @@ def test_a_wrong_value_is_one_error_line_and_status_2(command, tmp_path, monkeyp
     err = capsys.readouterr().err
     assert code == 2, err
     assert re.fullmatch(r'error: [^\n]+\n', err) and needle in err, err
+
+
+@pytest.mark.skipif(__import__('torch').cuda.is_available(), reason='checks the refusal where the benchmark cannot run')
+def test_bench_gpu_without_a_gpu_is_a_user_error_naming_the_dry_run(monkeypatch, capsys):
+    code = run_inline('benchmarks.bench_gpu', ['--steps', '1'], monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 2 and re.fullmatch(r'error: [^\n]+\n', err) and '--device cpu runs it as a dry run' in err, err
