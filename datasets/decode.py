@@ -141,7 +141,7 @@ def _pyav_frames(container, stream, wanted, short_side, damage=None, to_end=Fals
                 skipped = 0
             for frame in frames:
                 if count in wanted:
-                    out[count] = _convert(frame, short_side)
+                    out[count] = frame_to_rgb(frame, short_side)
                 if damage is not None and frame.is_corrupt:
                     damage.append(f'frame {count}')
                 count += 1
@@ -154,7 +154,7 @@ def _pyav_frames(container, stream, wanted, short_side, damage=None, to_end=Fals
     return out, count
 
 
-def _convert(frame, short_side):
+def frame_to_rgb(frame, short_side):
     """RGB array of `frame` as shown: scaled (bilinear) so that the shown short side is at most
     `short_side`, then turned by the display rotation (counter-clockwise degrees)."""
     rotation = int(frame.rotation) % 360
@@ -209,7 +209,7 @@ def _pyav_seek_frames(container, stream, wanted, short_side, index):
                 if position is None or position > target:
                     return None
                 if position == target:
-                    out[i] = _convert(frame, short_side)
+                    out[i] = frame_to_rgb(frame, short_side)
                     break
             else:
                 return None

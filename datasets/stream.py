@@ -1,15 +1,17 @@
 """Clips from a long video or a live stream, for tools.predict --stream: frames are read in order
 through PyAV (a file, or any source av.open takes: rtsp:// or http:// URLs, a camera such as
-/dev/video0 with format v4l2), cropped as the evaluation's one-view test crop on arrival, and a
+/dev/video0 with format v4l2), converted as read_clip converts them (display rotation applied),
+cropped as the evaluation's one-view test crop on arrival, and a
 sliding window of the last `window` frames gives a clip every `stride` frames, sampled from the
 window as evaluation samples a `window`-frame video (datasets/sampling.py test_indices, one view).
 """
 import collections
 
 import av
+import numpy as np
 import torch
 
-from .decode import VideoDecodeError, scaled_size
+from .decode import VideoDecodeError, frame_to_rgb
 from .sampling import Sampling, test_indices
 from .transforms import SpatialViews, resize_side
 
@@ -56,10 +58,8 @@ class SlidingClips:
         recent = collections.deque(maxlen=self.window)
         try:
             for frame in container.decode(stream):
-                size = scaled_size(frame.width, frame.height, resize_side(self.size))
-                array = frame.to_ndarray(format='rgb24') if size is None else frame.to_ndarray(
-                    width=size[0], height=size[1], format='rgb24', interpolation='BILINEAR')
-                pixels = torch.from_numpy(array).permute(2, 0, 1)[None]  # (1, C, H, W)
+                array = frame_to_rgb(frame, resize_side(self.size))
+                pixels = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None]  # (1, C, H, W)
                 recent.append(self.crop(pixels)[0, 0])
                 self.frames += 1
                 if len(recent) == self.window and (self.frames - self.window) % self.stride == 0:
