@@ -15,8 +15,8 @@ import matplotlib.image
 import pytest
 import torch
 
-from config import get_config, load_config_file
-from tests.helpers.runs import ROOT, TINY_TEACHER, final_record, run, run_inline, teacher_section, write_config
+from config import load_config_file
+from tests.helpers.runs import ROOT, final_record, run, run_inline, save_tiny_teacher, teacher_section, write_config
 from tests.helpers.videos import make_dataset
 from utils.sweep import GridError, cells, heat_map, parse_grid
 from utils.teacher_cache import TeacherCacheWriter
@@ -29,15 +29,7 @@ def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('sweep')
     data = make_dataset(tmp / 'data', num_classes=3, videos_per_class=2, num_frames=10, size=(40, 32),
                         val_per_class=1)
-    from models import build_model
-    cfg = get_config()
-    cfg.defrost()
-    cfg.TEACHER_MODEL.TYPE, cfg.TEACHER_MODEL.FOCAL.EMBED_DIM = TINY_TEACHER['TYPE'], 16
-    cfg.TEACHER_MODEL.FOCAL.DEPTHS = [1, 1, 1, 1]
-    cfg.MODEL.NUM_CLASSES, cfg.DATA.NUM_FRAMES, cfg.DATA.INPUT_SIZE = 3, 4, 32
-    torch.manual_seed(7)
-    teacher = str(tmp / 'teacher.pth')
-    torch.save({'model': build_model(cfg, cfg.TEACHER_MODEL).state_dict()}, teacher)
+    teacher = save_tiny_teacher(tmp / 'teacher.pth')
     common = {'TRAIN': {'EPOCHS': 2}, 'TEST': {'EVAL_FREQ': 0, 'NUM_CLIP': 2, 'NUM_CROP': 1}}
     kd = write_config(tmp / 'kd.yaml', *data, 3, extra={
         **common, 'MODEL': {'NAME': 'student'}, 'KD': {'EVAL_TEACHER': False},

@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from config import get_config
 from engine import train_one_epoch
-from tests.helpers.runs import TINY_TEACHER, run, run_dir, run_inline, teacher_section, write_config
+from tests.helpers.runs import run, run_dir, run_inline, save_tiny_teacher, teacher_section, write_config
 from tests.helpers.videos import make_dataset
 from utils.losses import CachedDistillationLoss, DistillationLoss
 from utils.teacher_cache import (CachedTeacher, TeacherCacheError, TeacherCacheWriter, input_probe,
@@ -186,16 +186,7 @@ def kd_setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('kd')
     train, val, labels = make_dataset(tmp / 'data', num_classes=3, videos_per_class=4, num_frames=10,
                                       size=(40, 32), val_per_class=1)
-    import models  # noqa: F401  (registers the architectures)
-    from models import build_model
-    cfg = get_config()
-    cfg.defrost()
-    cfg.TEACHER_MODEL.TYPE, cfg.TEACHER_MODEL.FOCAL.EMBED_DIM = TINY_TEACHER['TYPE'], 16
-    cfg.TEACHER_MODEL.FOCAL.DEPTHS = [1, 1, 1, 1]
-    cfg.MODEL.NUM_CLASSES, cfg.DATA.NUM_FRAMES, cfg.DATA.INPUT_SIZE = 3, 4, 32
-    torch.manual_seed(7)
-    teacher_ckpt = str(tmp / 'teacher.pth')
-    torch.save({'model': build_model(cfg, cfg.TEACHER_MODEL).state_dict()}, teacher_ckpt)
+    teacher_ckpt = save_tiny_teacher(tmp / 'teacher.pth')
     kd_cfg = write_config(tmp / 'kd.yaml', train, val, labels, 3, extra={
         'MODEL': {'NAME': 'student'}, 'TRAIN': {'EPOCHS': 2},
         'AUG': {'MIXUP': 0.8, 'CUTMIX': 1.0, 'MIXUP_SWITCH_PROB': 0.5},

@@ -30,6 +30,23 @@ def teacher_section(checkpoint):
     return {k: v for k, v in TINY_TEACHER.items() if k != 'NAME'} | {'PRETRAINED_PATH': checkpoint}
 
 
+def save_tiny_teacher(path, num_classes=3, seed=7):
+    """A random TINY_TEACHER checkpoint ({'model': state dict}) for 4 x 32 x 32 clips at `path`,
+    as main_KD.py's TEACHER_MODEL.PRETRAINED_PATH takes it; returns str(path)."""
+    import models  # noqa: F401  (registers the architectures)
+    from config import get_config
+    from models import build_model
+
+    cfg = get_config()
+    cfg.defrost()
+    cfg.TEACHER_MODEL.TYPE = TINY_TEACHER['TYPE']
+    cfg.TEACHER_MODEL.FOCAL.EMBED_DIM, cfg.TEACHER_MODEL.FOCAL.DEPTHS = 16, [1, 1, 1, 1]  # TINY_TEACHER's
+    cfg.MODEL.NUM_CLASSES, cfg.DATA.NUM_FRAMES, cfg.DATA.INPUT_SIZE = num_classes, 4, 32
+    torch.manual_seed(seed)
+    torch.save({'model': build_model(cfg, cfg.TEACHER_MODEL).state_dict()}, path)
+    return str(path)
+
+
 def tiny_batch(n=4):
     """(clips (n, 2, 3, 32, 32), labels) for tiny_model(), the same every call."""
     g = torch.Generator().manual_seed(1)
