@@ -3,7 +3,6 @@
     python -m tools.summary teacher=output/demo/demo/teacher/RUN student=... distilled=...
     python -m tools.summary --per-class output/ucf101/VFL-Net/RUN/eval_4x3    # worst classes first
 """
-import json
 import os
 
 from config import load_config_file
@@ -11,18 +10,19 @@ from models import build_model
 from models.flops import count
 from utils import cli
 from utils.errors import UserError, cli_main
+from utils.logger import final_record
 from utils.report import read_per_class
 
 
-def final_record(run_dir):
-    """The last `"final": true` line of the run's log.jsonl (its multi-view test)."""
-    path = os.path.join(run_dir, 'log.jsonl')
-    if not os.path.isfile(path):
-        raise UserError(f'{path}: no log.jsonl; is {run_dir} a finished run folder?')
-    finals = [json.loads(line) for line in open(path) if '"final": true' in line]
-    if not finals:
+def finished(run_dir):
+    """The run's final record; a folder that is no finished run is the user's mistake."""
+    record = final_record(run_dir)
+    if record is None:
+        path = os.path.join(run_dir, 'log.jsonl')
+        if not os.path.isfile(path):
+            raise UserError(f'{path}: no log.jsonl; is {run_dir} a finished run folder?')
         raise UserError(f'{path}: no final evaluation recorded (did the run finish?)')
-    return finals[-1]
+    return record
 
 
 def summarize(runs):
@@ -31,7 +31,7 @@ def summarize(runs):
     for name, run_dir in runs.items():
         config = load_config_file(os.path.join(run_dir, 'config.yaml'))
         params, gflops, _ = count(build_model(config), config.DATA.NUM_FRAMES, config.DATA.INPUT_SIZE)
-        rec = final_record(run_dir)
+        rec = finished(run_dir)
         rows.append((name, params / 1e6, gflops, rec['test_acc1'], rec['test_acc5'], rec['test_num_views']))
     return rows
 

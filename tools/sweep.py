@@ -28,7 +28,7 @@ import time
 from config import load_config_file, parse_option
 from utils import cli
 from utils.errors import UserError, cli_main
-from utils.logger import setup_logging
+from utils.logger import final_record, setup_logging
 from utils.sweep import cell_label, cell_name, cells, format_table, heat_map, parse_grid, write_csv
 from utils.teacher_cache import compare_fingerprints, epoch_file, fingerprint, read_meta
 
@@ -58,15 +58,6 @@ class Job:
             return [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
                     str(gpus), script, *self.args]
         return [sys.executable, script, *self.args]
-
-
-def final_record(run_dir):
-    """The last `"final": true` line of the run's log.jsonl, or None (not finished)."""
-    path = os.path.join(run_dir, 'log.jsonl')
-    if not os.path.isfile(path):
-        return None
-    finals = [json.loads(line) for line in open(path) if '"final": true' in line]
-    return finals[-1] if finals else None
 
 
 def flat(node, prefix=''):

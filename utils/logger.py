@@ -85,6 +85,17 @@ def strict_json_value(value):
     return value
 
 
+def final_record(run_dir):
+    """The last `"final": true` record of a run folder's log.jsonl (its multi-view test), or None
+    when the run has no log.jsonl or did not finish."""
+    path = os.path.join(run_dir, 'log.jsonl')
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        finals = [json.loads(line) for line in f if '"final": true' in line]
+    return finals[-1] if finals else None
+
+
 class MetricsWriter:
     """One JSON object per line in `log.jsonl` (rank 0 only); TensorBoard scalars when installed."""
 
